@@ -1,0 +1,238 @@
+"""Tests for a2c.py: GAE math, the rollout under SAME_STEP autoreset, smoke runs, bad input, tracking, learning."""
+
+import glob
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from conftest import parse_metric
+
+GAMMA = 0.9
+
+
+# --------------------------------------------------------------------------------------------------- GAE math
+def plain_gae(rewards, values, next_values, terminated, dones, gamma, lam):
+    """Independent reference: A_t = sum_k (gamma*lam)^k delta_{t+k}, summed forward until the episode ends."""
+    T, N = len(rewards), len(rewards[0])
+    adv = [[0.0] * N for _ in range(T)]
+    for i in range(N):
+        for t in range(T):
+            total, weight = 0.0, 1.0
+            for k in range(t, T):
+                bootstrap = 0.0 if terminated[k][i] else next_values[k][i]
+                total += weight * (rewards[k][i] + gamma * bootstrap - values[k][i])
+                if dones[k][i]:
+                    break
+                weight *= gamma * lam
+            adv[t][i] = total
+    return adv
+
+
+def plain_nstep_returns(rewards, next_values, terminated, dones, gamma):
+    """lambda = 1 is the classic n-step return: discounted rewards up to the episode end or the rollout end."""
+    T, N = len(rewards), len(rewards[0])
+    out = [[0.0] * N for _ in range(T)]
+    for i in range(N):
+        for t in range(T):
+            g, k = 0.0, t
+            while True:
+                g += gamma ** (k - t) * rewards[k][i]
+                if dones[k][i] or k == T - 1:
+                    if not terminated[k][i]:
+                        g += gamma ** (k - t + 1) * next_values[k][i]
+                    break
+                k += 1
+            out[t][i] = g
+    return out
+
+
+# A hand-written rollout, T=6 steps x N=3 envs. env 0 terminates at t=2; env 1 is truncated at t=1 and
+# terminates at t=4; env 2 never ends. next_values holds V(real next obs): V(obs[t+1]) = values[t+1] while the
+# episode goes on, V(final obs) at a truncation (7.0), an arbitrary 99.0 behind a termination.
+REWARDS = [[1, 0.5, 2], [1, 0.5, 2], [1, 0.5, 2], [1, 0.5, 2], [1, 0.5, 2], [1, 0.5, 2]]
+VALUES = [[3.0, 1.0, 5.0], [2.5, 1.5, 5.1], [1.2, 0.7, 4.9], [3.1, 1.1, 5.2], [2.8, 0.4, 5.0], [2.6, 0.9, 4.8]]
+NEXT_VALUES = [[2.5, 1.5, 5.1], [1.2, 7.0, 4.9], [99.0, 1.1, 5.2], [2.8, 0.4, 5.0], [2.6, 99.0, 4.8], [2.4, 1.3, 4.7]]
+TERMINATED = [[0, 0, 0], [0, 0, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0]]
+DONES = [[0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0], [0, 0, 0]]
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.95, 0.0])
+def test_compute_gae_matches_plain_loop(load_script, lam):
+    a2c = load_script("a2c")
+    t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    adv, ret = a2c.compute_gae(t(REWARDS), t(VALUES), t(NEXT_VALUES), t(TERMINATED), t(DONES), GAMMA, lam)
+    expected = plain_gae(REWARDS, VALUES, NEXT_VALUES, TERMINATED, DONES, GAMMA, lam)
+    np.testing.assert_allclose(adv.numpy(), expected, rtol=1e-10)
+    np.testing.assert_allclose(ret.numpy(), np.array(expected) + np.array(VALUES), rtol=1e-10)
+    if lam == 1.0:
+        np.testing.assert_allclose(ret.numpy(), plain_nstep_returns(REWARDS, NEXT_VALUES, TERMINATED, DONES, GAMMA))
+    # the 99.0 placeholders sit behind a termination: they must not leak into any advantage
+    assert np.all(np.abs(adv.numpy()) < 50)
+
+
+# ------------------------------------------------------------------ the rollout, with a real vector env
+class CounterEnv(gym.Env):
+    """obs = [steps taken in this episode]; reward = that count after the step (never 0). Even-numbered episodes
+    terminate after 3 steps; odd ones run on and are truncated by the TimeLimit at 5 steps."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self):
+        self.episode = -1
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.n = self.episode + 1, 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.n += 1
+        return np.array([self.n], np.float32), float(self.n), self.episode % 2 == 0 and self.n == 3, False, {}
+
+
+class ValueOfObs(torch.nn.Module):
+    """A fake agent whose value is a known function of the observation: V(s) = 10 * s + 1."""
+
+    def get_value(self, x):
+        return 10.0 * x[:, 0] + 1.0
+
+    def get_action_and_value(self, x, action=None):
+        return torch.zeros(len(x), dtype=torch.long), None, None, self.get_value(x)
+
+
+def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
+    a2c = load_script("a2c")
+    gym.register("CounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
+    envs = gym.vector.SyncVectorEnv([a2c.make_env("CounterEnv-v0", i, False, "x") for i in range(2)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs, _ = envs.reset(seed=0)
+    T = 12
+    b, _, episodes = a2c.collect_rollout(envs, ValueOfObs(), torch.as_tensor(obs), T, "cpu")
+    envs.close()
+    # Expected trajectory of each env, written out by hand: episodes of length 3 (terminated), 5 (truncated), ...
+    steps_in_ep = [0, 1, 2, 0, 1, 2, 3, 4, 0, 1, 2, 0]  # obs before each step
+    term = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0]
+    trunc = [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
+    for i in range(2):
+        assert b["obs"][:, i, 0].tolist() == steps_in_ep
+        # reward = count after the step: no reward-0, action-ignored autoreset step was stored
+        assert b["rewards"][:, i].tolist() == [s + 1 for s in steps_in_ep]
+        assert b["terminated"][:, i].tolist() == term
+        assert b["dones"][:, i].tolist() == [a | b_ for a, b_ in zip(term, trunc)]
+        # V of the real next obs: the truncated step (t=7, final obs 5) bootstraps V=51, not V(reset obs)=1
+        expected_nv = [10.0 * (s + 1) + 1.0 for s in steps_in_ep]
+        assert b["next_values"][:, i].tolist() == expected_nv
+        assert b["values"][:, i].tolist() == [10.0 * s + 1.0 for s in steps_in_ep]
+    assert sorted((t, r, l) for t, _, r, l in episodes) == [(2, 6.0, 3), (2, 6.0, 3), (7, 15.0, 5), (7, 15.0, 5),
+                                                            (10, 6.0, 3), (10, 6.0, 3)]
+    # and the advantages on this real rollout agree with the plain loop
+    adv, _ = a2c.compute_gae(b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"], GAMMA, 0.95)
+    tolist = lambda x: x.tolist()  # noqa: E731
+    expected = plain_gae(*map(tolist, (b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"])),
+                         GAMMA, 0.95)
+    np.testing.assert_allclose(adv.numpy(), expected, rtol=1e-5)
+
+
+def test_gaussian_logprob_is_of_the_unclipped_sample(load_script):
+    a2c = load_script("a2c")
+    obs_space = gym.spaces.Box(-1, 1, (3,))
+    agent = a2c.Agent(obs_space, gym.spaces.Box(-1, 1, (2,)), log_std_init=0.3)
+    x = torch.randn(4, 3)
+    action = torch.tensor([[3.0, -2.5], [0.1, 0.2], [-4.0, 0.0], [0.5, 5.0]])  # far outside [-1, 1]
+    _, logprob, entropy, _ = agent.get_action_and_value(x, action)
+    mean, std = agent.actor(x).detach(), np.exp(0.3)
+    expected = (-((action - mean) ** 2) / (2 * std**2) - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
+    torch.testing.assert_close(logprob.detach(), expected)
+    torch.testing.assert_close(entropy.detach(), torch.full((4,), 2 * (0.5 + 0.5 * np.log(2 * np.pi) + 0.3)))
+
+
+def test_merge_rms_equals_statistics_of_the_pooled_data(load_script):
+    a2c = load_script("a2c")
+    rng = np.random.default_rng(0)
+    parts = [rng.normal(i, i + 1, size=(n, 2)) for i, n in enumerate((50, 120, 7))]
+    merged = a2c.merge_rms([(p.mean(0), p.var(0), len(p)) for p in parts])
+    pooled = np.concatenate(parts)
+    np.testing.assert_allclose(merged["mean"], pooled.mean(0))
+    np.testing.assert_allclose(merged["var"], pooled.var(0))
+
+
+# ------------------------------------------------------------------------------------------------ smoke
+def test_smoke_cartpole_save_and_eval_checkpoint(run_script):
+    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "400", "--no-cuda",
+                     "--save-model", "--eval-episodes", "2").stdout
+    assert "global_step=" in out and len(parse_metric(out, "eval/episodic_return")) == 1
+    (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "a2c.pt"))
+    out = run_script("a2c", "--eval-checkpoint", ckpt, "--eval-episodes", "2").stdout
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
+
+
+@pytest.mark.parametrize("device_flag", ["--no-cuda", pytest.param("--cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA"))])
+def test_smoke_box_with_normalisation(run_script, device_flag):
+    out = run_script("a2c", "--env-id", "InvertedPendulum-v5", "--total-timesteps", "400", "--num-envs", "2",
+                     "--async-envs", "--norm-obs", "--norm-reward", "--shared-torso", "--optimizer", "adam",
+                     device_flag, "--save-model", "--eval-episodes", "2").stdout
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
+    (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "a2c.pt"))
+    saved = torch.load(ckpt, weights_only=True)
+    assert saved["obs_rms"]["mean"].shape == (4,) and saved["obs_rms"]["count"] > 100
+    assert "return_rms" in saved and saved["args"]["norm_obs"]
+    out = run_script("a2c", "--eval-checkpoint", ckpt, "--eval-episodes", "2").stdout
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_smoke_cartpole_cuda(run_script):
+    out = run_script("a2c", "--total-timesteps", "400", "--cuda", "--eval-episodes", "2").stdout
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
+
+
+def test_reported_returns_are_raw_under_reward_normalisation(run_script):
+    # Pendulum's rewards are in [-16.3, 0] per step: an episode of 200 steps returns far below -100 when raw,
+    # while normalised rewards would sum to a much smaller magnitude.
+    out = run_script("a2c", "--env-id", "Pendulum-v1", "--total-timesteps", "1600", "--num-envs", "2",
+                     "--norm-reward", "--eval-episodes", "1").stdout
+    returns = parse_metric(out, "episodic_return")[:-1]
+    assert returns and all(r < -300 for r in returns)
+
+
+# ---------------------------------------------------------------------------------------------- CLI, input
+def test_help_lists_every_flag(run_script, load_script):
+    out = run_script("a2c", "--help").stdout
+    for field in load_script("a2c").Args.__dataclass_fields__:
+        assert "--" + field.replace("_", "-") in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--env-id", "Blackjack-v1"), "needs a Box observation space"),
+    (("--env-id", "NoSuchEnv-v0"), "unknown env id"),
+    (("--total-timesteps", "0"), "--total-timesteps must be at least 1"),
+    (("--total-timesteps", "10"), "less than one rollout"),
+    (("--eval-checkpoint", "missing.pt"), "does not exist"),
+])
+def test_bad_input_one_sentence_nothing_written(run_script, args, message):
+    proc = run_script("a2c", *args, "--save-model", "--track", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not os.path.exists(run_script.cwd / "runs") and not os.path.exists(run_script.cwd / "wandb")
+
+
+def test_track_offline_writes_a_wandb_run(run_script):
+    run_script("a2c", "--total-timesteps", "400", "--track", "--eval-episodes", "1")
+    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
+    assert glob.glob(os.path.join(run_dir, "run-*.wandb"))
+    with open(glob.glob(os.path.join(run_dir, "run-*.wandb"))[0], "rb") as f:
+        data = f.read()
+    assert b"charts/episodic_return" in data and b"eval/episodic_return" in data
+
+
+# --------------------------------------------------------------------------------------------------- learning
+@pytest.mark.learning
+def test_cartpole_learns(run_script):
+    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "60000", "--seed", "1", "--no-cuda",
+                     env={"OMP_NUM_THREADS": "1"}).stdout
+    (final,) = parse_metric(out, "eval/episodic_return")
+    assert final >= 150, out[-2000:]
