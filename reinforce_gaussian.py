@@ -79,7 +79,7 @@ class Args:
     So a batch is only whole episodes, all from the current policy, never a partial one."""
     gamma: float = 0.99
     """the discount factor"""
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     """Adam learning rate of the policy"""
     baseline: Literal["none", "mean", "value"] = "value"
     """Psi = reward-to-go (none), minus its batch mean (mean), or GAE(lambda) advantages of a learned V(s) (value)"""

@@ -106,7 +106,7 @@ def test_bandit_is_registered_and_rewards_as_specified(load_script):
 @pytest.mark.learning
 def test_bandit_mu_converges_to_tau_and_sigma_shrinks(run_script):
     out = run_script("reinforce_gaussian", "--env-id", "GaussianBandit-v0", "--num-envs", "16", "--batch-size", "64",
-                     "--learning-rate", "0.01", "--total-timesteps", 64 * 200, "--eval-episodes", 1, "--seed", 1).stdout
+                     "--total-timesteps", 64 * 200, "--eval-episodes", 1, "--seed", 1).stdout
     lines = re.findall(r"^bandit: update (\d+), .*mu=(\S+), sigma=(\S+), tau=(\S+)$", out, re.M)
     assert len(lines) == 200
     _, mu, sigma, tau = map(float, lines[-1])
