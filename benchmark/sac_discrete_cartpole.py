@@ -1,0 +1,84 @@
+"""Multi-seed benchmark of sac_discrete.py on CartPole-v1 (issue 3's "Done when").
+
+Runs `python sac_discrete.py --env-id CartPole-v1 --seed S [extra flags]` for each seed, one process at a time with
+OMP_NUM_THREADS=1, keeps the raw output under benchmark/out/, and prints and writes a markdown table (final greedy
+eval, the step at which the 10-episode training moving average first reached the threshold, SPS) to
+benchmark/results/<name>.md.
+
+    python benchmark/sac_discrete_cartpole.py                        # the default budget, seeds 1-5
+    python benchmark/sac_discrete_cartpole.py --name sac_discrete_ent0.3 --seeds 1 2 3 -- --target-entropy-scale 0.3
+"""
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EPISODE = re.compile(r"^global_step=(\d+), episodic_return=([-\d.e+]+)")
+EVAL = re.compile(r"^eval/episodic_return=([-\d.e+naif]+)")
+
+
+def parse(stdout, threshold, window=10):
+    """(final eval, first step at which the moving average of the last `window` returns reached threshold)."""
+    returns, reached, final = [], None, float("nan")
+    for line in stdout.splitlines():
+        if m := EPISODE.match(line):
+            returns.append(float(m.group(2)))
+            if reached is None and len(returns) >= window and sum(returns[-window:]) / window >= threshold:
+                reached = int(m.group(1))
+        elif m := EVAL.match(line):
+            final = float(m.group(1))
+    return final, reached
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    p.add_argument("--env-id", default="CartPole-v1")
+    p.add_argument("--threshold", type=float, default=475.0)
+    p.add_argument("--name", default="sac_discrete_cartpole", help="results file: benchmark/results/<name>.md")
+    p.add_argument("extra", nargs="*", help="flags passed to sac_discrete.py (after --)")
+    a = p.parse_args()
+    out_dir, res_dir = ROOT / "benchmark" / "out" / a.name, ROOT / "benchmark" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    res_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    rows = []
+    for seed in a.seeds:
+        cmd = [sys.executable, str(ROOT / "sac_discrete.py"), "--env-id", a.env_id, "--seed", str(seed), *a.extra]
+        print("$", " ".join(cmd[1:]), flush=True)
+        t0 = time.time()
+        log = out_dir / f"seed{seed}.log"
+        with open(log, "w") as f:  # streamed, so a long run can be followed with tail -f
+            rc = subprocess.run(cmd, cwd=out_dir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+        wall = time.time() - t0
+        stdout = log.read_text()
+        final, reached = parse(stdout, a.threshold)
+        total = re.search(r"^progress: step \d+/(\d+)", stdout, re.M)  # the run's total env steps
+        rows.append((seed, final, reached, int(total.group(1)) / wall if total else float("nan"), wall, rc))
+        print(f"seed {seed}: final eval {final:.1f}, step to {a.threshold:g} {reached}, SPS {rows[-1][3]:.0f}, "
+              f"wall {wall:.0f}s, rc {rc}", flush=True)
+    reached = [r[2] for r in rows]
+    median_reach = statistics.median([r if r is not None else float("inf") for r in reached])
+    lines = [f"# sac_discrete.py on {a.env_id}", "",
+             f"Command: `python sac_discrete.py --env-id {a.env_id} --seed S {' '.join(a.extra)}`".replace("  ", " "),
+             f"(OMP_NUM_THREADS=1, one process at a time, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up and eval)", "",
+             f"| seed | final greedy eval | step MA10 >= {a.threshold:g} | SPS | wall s |", "|---|---|---|---|---|"]
+    lines += [f"| {s} | {f:.1f} | {r if r is not None else 'never'} | {sps:.0f} | {w:.0f} |" + ("" if rc == 0 else f" exit {rc}")
+              for s, f, r, sps, w, rc in rows]
+    finals = [r[1] for r in rows]
+    lines += ["", f"min final eval {min(finals):.1f}; median final eval {statistics.median(finals):.1f}; "
+              f"median step to MA10 >= {a.threshold:g}: {median_reach}; seeds with final eval >= {a.threshold:g}: "
+              f"{sum(f >= a.threshold for f in finals)}/{len(finals)}"]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    (res_dir / f"{a.name}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
