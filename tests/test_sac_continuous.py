@@ -201,4 +201,4 @@ def test_learns_pendulum(run_script):
     proc = run_script(SCRIPT, "--env-id", "Pendulum-v1", "--seed", 1, "--total-timesteps", 6000,
                       "--learning-starts", 1000, "--eval-episodes", 5)
     (final,) = parse_metric(proc.stdout, "eval/episodic_return")
-    assert final >= -300, f"SAC did not learn Pendulum in 6000 steps: eval {final}"
+    assert final >= -250, f"SAC did not learn Pendulum in 6000 steps: eval {final}"
