@@ -73,14 +73,16 @@ class Args:
     async_envs: bool = False
     """use gym.vector.AsyncVectorEnv (one process per env) instead of SyncVectorEnv"""
     batch_size: int = 2000
-    """env steps per update. Once the batch holds this many steps, each env finishes the episode it is in (which
-    joins the batch) and then starts no new one; envs that finish early keep stepping until the last one is done,
-    but those steps are discarded (still counted in global_step), and all envs are reset before the next batch.
-    So a batch is only whole episodes, all from the current policy, never a partial one."""
+    """env steps per update. Once the batch holds this many steps, each env finishes the episode it is in (which \
+joins the batch) and then starts no new one; envs that finish early keep stepping until the last one is done, but \
+those steps are discarded (still counted in global_step), and all envs are reset before the next batch. So a batch \
+is whole episodes only, all from the current policy: no partial episode is kept or bootstrapped."""
     gamma: float = 0.99
     """the discount factor"""
     learning_rate: float = 1e-2
     """Adam learning rate of the policy"""
+    anneal_lr: bool = True
+    """decay both learning rates linearly to 0 over total_timesteps (late large steps can undo a solved task)"""
     baseline: Literal["none", "mean", "value"] = "value"
     """Psi = reward-to-go (none), minus its batch mean (mean), or GAE(lambda) advantages of a learned V(s) (value)"""
     gae_lambda: float = 0.97
@@ -318,6 +320,11 @@ def main(args):
         next_obs, _ = envs.reset(seed=args.seed)
         while global_step < args.total_timesteps:
             update += 1
+            if args.anneal_lr:
+                frac = 1.0 - global_step / args.total_timesteps
+                for opt, lr in [(actor_opt, args.learning_rate), (critic_opt, args.vf_learning_rate)]:
+                    if opt is not None:
+                        opt.param_groups[0]["lr"] = frac * lr
             if update > 1:
                 next_obs, _ = envs.reset()  # drop the discarded episodes that idle envs were in
             ep_obs, ep_act, ep_rew = ([[] for _ in range(args.num_envs)] for _ in range(3))
