@@ -4,18 +4,20 @@
 # ///
 """Conservative Q-Learning (CQL(H)) for offline RL on Box actions, from a Minari dataset.
 
-CQL trains SAC's critics on a fixed dataset and adds a penalty that pushes Q down on actions the policy or a uniform
-proposal would pick (a logsumexp over sampled actions) and up on the dataset's actions, so the learned Q stays a lower
-bound where data is missing. Paper: Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement Learning"
-(arXiv 2006.04779), CQL(H) Eq. 4 with the importance-sampled logsumexp of its appendix F; the SAC backbone follows
-arXiv 1801.01290 / 1812.05905. Hyperparameter defaults follow the CORL reference implementation.
+CQL trains SAC's twin critics on a fixed dataset and adds a penalty that pushes Q down on actions that a uniform
+proposal or the policy would pick (a logsumexp over sampled actions) and up on the dataset's own actions, so that the
+learned Q stays a lower bound where the data says nothing. Paper: Kumar et al. 2020, "Conservative Q-Learning for
+Offline Reinforcement Learning" (arXiv 2006.04779), CQL(H) Eq. 4 with the importance-sampled logsumexp of its
+appendix F; the SAC backbone follows arXiv 1801.01290 / 1812.05905; other defaults follow the paper's code and CORL.
 
-    python cql.py --dataset-id pendulum/sac-replay-v0 --total-timesteps 20000
+    python cql.py --dataset-id pendulum/sac-replay-v0 --total-timesteps 5000
 
-`--total-timesteps` counts gradient steps (there is no environment interaction except evaluation).
-Deliberate choices: a deterministic backup (no entropy in the target) by default as in the paper's Gym experiments
-(`--backup-entropy` for the soft one); uniform actions are drawn over the env's real [low, high] per dimension and
-their log-density is -sum(log(high - low)), not the log(0.5^|A|) of a [-1, 1] box.
+`--total-timesteps` counts gradient steps (the environment is only used for evaluation).
+Deliberate choices: a deterministic backup (no entropy term in the target) by default, as in the paper's Gym runs;
+uniform actions are drawn over the env's real [low, high] per dimension with log-density -sum(log(high - low)), not
+log(0.5^|A|) of a [-1, 1] box. Deviations: 2 hidden layers of 64 units and policy lr 3e-4 by default (the paper: 3 x
+256, policy lr 3e-5 or 1e-4), so that small tasks learn in minutes on a CPU; pass --hidden-dim 256 --policy-lr 1e-4
+for the MuJoCo datasets.
 """
 
 import os
@@ -44,7 +46,7 @@ class Args:
     torch_deterministic: bool = True
     """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
-    """use CUDA when it is available"""
+    """use CUDA when available"""
     track: bool = False
     """track the run with Weights & Biases"""
     wandb_project_name: str = "cleanrl"
@@ -64,7 +66,7 @@ class Args:
     """download the dataset when it is not found locally (needs network access)"""
     env_id: Optional[str] = None
     """evaluation env id; default: the dataset's own eval env (or the env it was collected in)"""
-    total_timesteps: int = 200_000
+    total_timesteps: int = 5_000
     """number of GRADIENT steps (offline: the environment is only used for evaluation)"""
     num_envs: int = 1
     """parallel evaluation envs (the eval episodes are split between them)"""
@@ -72,20 +74,20 @@ class Args:
     """the discount factor"""
     eval_episodes: int = 10
     """episodes per evaluation (periodic and final)"""
-    eval_freq: int = 5_000
+    eval_freq: int = 1_000
     """evaluate every this many gradient steps (0: only at the end)"""
     batch_size: int = 256
     """the batch size of sampled transitions"""
-    policy_lr: float = 3e-5
+    policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 3e-4
-    """the learning rate of the critics (and of the Lagrange multiplier)"""
+    """the learning rate of the critics and of the Lagrange multiplier"""
     alpha_lr: float = 3e-4
     """the learning rate of the SAC entropy temperature"""
     tau: float = 0.005
     """target smoothing coefficient (Polyak averaging)"""
-    hidden_dim: int = 256
-    """width of the hidden layers"""
+    hidden_dim: int = 64
+    """width of the two hidden layers of the actor and of each critic"""
     autotune: bool = True
     """tune the SAC temperature towards a target entropy of -|A| (--no-autotune: fixed --alpha)"""
     alpha: float = 1.0
@@ -110,61 +112,69 @@ class Args:
     """standardise observations with the dataset's mean and std (the same statistics at evaluation)"""
 
 
-def check_dataset(args):
-    """Load the dataset or fail with one sentence naming what was found; return it."""
+def make_env(env_spec, idx, capture_video, run_name):
+    """Evaluation env from a gymnasium EnvSpec (the dataset's recovered env keeps its kwargs)."""
+
+    def thunk():
+        render = "rgb_array" if capture_video and idx == 0 else None
+        env = gym.make(env_spec, render_mode=render)
+        if render:
+            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos", episode_trigger=lambda e: e == 0)
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
+
+
+def load_dataset(args):
+    """Load the Minari dataset, or stop with one sentence naming what was found."""
     import minari
 
-    local = minari.list_local_datasets()
-    if args.dataset_id not in local:
+    if args.dataset_id not in minari.list_local_datasets():
         where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
         if not args.download:
-            raise SystemExit(f"cql.py: dataset {args.dataset_id!r} is not in {where} (found: {sorted(local) or 'none'}); create it (sac_continuous.py --save-dataset) or drop --no-download")
+            raise SystemExit(f"cql.py: dataset {args.dataset_id!r} is not in {where}: create it (sac_continuous.py --save-dataset) or drop --no-download")
         try:
             minari.download_dataset(args.dataset_id)
-        except Exception as e:  # unknown remote id, or no network
+        except Exception as e:  # an unknown remote id, or no network
             raise SystemExit(f"cql.py: dataset {args.dataset_id!r} is not in {where} and could not be downloaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}); check the id with `minari list remote` or create it locally")
     try:
         dataset = minari.load_dataset(args.dataset_id)
     except Exception as e:
-        raise SystemExit(f"cql.py: dataset {args.dataset_id!r} could not be read ({type(e).__name__}: {e}); it may be malformed: re-create or re-download it")
-    if not isinstance(dataset.action_space, gym.spaces.Box):
-        raise SystemExit(f"cql.py needs Box actions; dataset {args.dataset_id!r} has {dataset.action_space}: discrete-action CQL is not supported yet")
-    if not isinstance(dataset.observation_space, gym.spaces.Box) or len(dataset.observation_space.shape) != 1:
-        raise SystemExit(f"cql.py needs flat Box observations; dataset {args.dataset_id!r} has {dataset.observation_space}")
-    if not np.all(np.isfinite(dataset.action_space.low)) or not np.all(np.isfinite(dataset.action_space.high)):
-        raise SystemExit(f"cql.py needs finite action bounds; dataset {args.dataset_id!r} has {dataset.action_space}")
+        raise SystemExit(f"cql.py: dataset {args.dataset_id!r} could not be read ({type(e).__name__}: {e}); re-create or re-download it")
+    act, obs = dataset.action_space, dataset.observation_space
+    if not isinstance(act, gym.spaces.Box) or not np.all(np.isfinite(act.low)) or not np.all(np.isfinite(act.high)):
+        raise SystemExit(f"cql.py needs Box actions with finite bounds; dataset {args.dataset_id!r} has {act} (discrete-action CQL is not supported yet)")
+    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise SystemExit(f"cql.py needs flat Box observations; dataset {args.dataset_id!r} has {obs}")
     return dataset
 
 
 def load_transitions(dataset):
     """(obs, actions, rewards, next_obs, terminations) as float32 arrays, built episode by episode.
 
-    Each episode has one more observation than actions: s_t = observations[:-1], s_{t+1} = observations[1:]. So no
-    transition joins the last state of one episode to the first of the next. Only terminations stop bootstrapping.
+    Each episode has one more observation than actions: s_t = observations[:-1], s_{t+1} = observations[1:], so no
+    transition joins one episode's last state to the next one's first. Only terminations stop bootstrapping: a
+    truncated episode's last transition still bootstraps from its real final observation.
     """
     parts = {k: [] for k in ("obs", "actions", "rewards", "next_obs", "terminations")}
     for ep in dataset.iterate_episodes():
         n = len(ep.actions)
         if len(ep.observations) != n + 1 or len(ep.rewards) != n or len(ep.terminations) != n:
-            raise SystemExit(f"cql.py: episode {ep.id} is malformed: {len(ep.observations)} observations for {n} actions (expected {n + 1}) and {len(ep.rewards)} rewards")
-        parts["obs"].append(ep.observations[:-1])
-        parts["next_obs"].append(ep.observations[1:])
-        parts["actions"].append(ep.actions)
-        parts["rewards"].append(ep.rewards)
-        parts["terminations"].append(ep.terminations)
+            raise SystemExit(f"cql.py: episode {ep.id} is malformed: {len(ep.observations)} observations and {len(ep.rewards)} rewards for {n} actions (expected {n + 1} and {n})")
+        for key, value in zip(parts, (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:], ep.terminations)):
+            parts[key].append(value)
     if not parts["actions"]:
         raise SystemExit("cql.py: the dataset holds no episodes")
     return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
 
 
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy on standardised observations; the statistics are buffers, saved with it."""
+    """Tanh-squashed Gaussian policy on standardised observations; the statistics are buffers saved with it."""
 
     def __init__(self, obs_dim, act_space, hidden_dim, obs_mean, obs_std):
         super().__init__()
         act_dim = int(np.prod(act_space.shape))
-        self.net = nn.Sequential(nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU(),
-                                 nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
+        self.net = nn.Sequential(nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
         low, high = torch.as_tensor(act_space.low, dtype=torch.float32), torch.as_tensor(act_space.high, dtype=torch.float32)
@@ -176,24 +186,23 @@ class Actor(nn.Module):
     def normalize(self, raw_obs):
         return (raw_obs - self.obs_mean) / self.obs_std
 
-    def distribution(self, obs):
+    def forward(self, obs):
+        """The pre-tanh Gaussian at standardised observations."""
         h = self.net(obs)
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(self.fc_logstd(h)) + 1)
-        return self.fc_mean(h), torch.distributions.Normal(self.fc_mean(h), log_std.exp())
+        return torch.distributions.Normal(self.fc_mean(h), log_std.exp())
 
     def get_action(self, obs):
         """Sampled action and its log-density in the env's action space, and the deterministic action."""
-        mean, normal = self.distribution(obs)
+        normal = self(obs)
         u = normal.rsample()
         action = torch.tanh(u) * self.action_scale + self.action_bias
-        return action, squashed_log_prob(normal.log_prob(u), u, self.action_scale), torch.tanh(mean) * self.action_scale + self.action_bias
+        return action, squashed_log_prob(normal.log_prob(u), u, self.action_scale), torch.tanh(normal.mean) * self.action_scale + self.action_bias
 
     def log_prob(self, obs, action):
         """log pi(a|s) of given (dataset) actions, for the behaviour-cloning warm-up."""
-        _, normal = self.distribution(obs)
-        y = ((action - self.action_bias) / self.action_scale).clamp(-1 + 1e-6, 1 - 1e-6)
-        u = torch.atanh(y)
-        return squashed_log_prob(normal.log_prob(u), u, self.action_scale)
+        u = torch.atanh(((action - self.action_bias) / self.action_scale).clamp(-1 + 1e-6, 1 - 1e-6))
+        return squashed_log_prob(self(obs).log_prob(u), u, self.action_scale)
 
 
 def squashed_log_prob(gaussian_log_prob, u, action_scale):
@@ -220,59 +229,51 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_dim, act_dim, hidden_dim):
         super().__init__()
-        self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, 1),
-        )
+        self.net = nn.Sequential(EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU(),
+                                 EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(), EnsembleLinear(2, hidden_dim, 1))
 
     def forward(self, obs, action):
         x = torch.cat([obs, action], dim=-1)
-        flat = x.reshape(1, -1, x.shape[-1]).expand(2, -1, -1)
+        flat = x.reshape(1, -1, x.shape[-1]).expand(2, -1, -1)  # both critics read the same rows
         return self.net(flat).reshape(2, *x.shape[:-1])
 
 
 def cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, n_actions, temp):
-    """Per-critic CQL(H) gap: temp * logsumexp over 3N importance-weighted sampled actions of Q/temp, minus Q(s, a_data).
+    """Per-critic CQL(H) gap: temp * logsumexp over 3N importance-weighted actions of Q/temp, minus Q(s, a_data).
 
-    The logsumexp estimates log integral exp(Q(s, a)) da with proposals: N uniform actions over [low, high] (density
-    1 / prod(high - low)), N policy actions at s and N policy actions at s' (each evaluated at s), each Q minus its
-    log-density (2006.04779 appendix F). Policy samples are detached: the penalty trains the critics only.
+    The logsumexp estimates log integral exp(Q(s, a)) da with three proposals, N actions each (2006.04779 appendix F):
+    uniform over [low, high] (density 1 / prod(high - low)), the policy at s, and the policy at s' (evaluated at s);
+    each Q minus its proposal's log-density. The sampled actions are constants: the penalty trains the critics only.
     Returns a [2] tensor (one gap per critic, averaged over the batch).
     """
-    batch = obs.shape[0]
-    obs_rep = obs.unsqueeze(1).expand(batch, n_actions, obs.shape[-1])
+    batch, obs_dim = obs.shape
     with torch.no_grad():
-        u = torch.rand(batch, n_actions, act_low.shape[-1], device=obs.device)
-        uniform_actions = act_low + u * (act_high - act_low)
-        uniform_log_density = -torch.log(act_high - act_low).sum()
-        cur_actions, cur_log_prob, _ = actor.get_action(obs_rep)
-        next_actions, next_log_prob, _ = actor.get_action(next_obs.unsqueeze(1).expand_as(obs_rep))
-    cat_q = torch.cat([
-        qf(obs_rep, uniform_actions) - uniform_log_density,
-        qf(obs_rep, cur_actions) - cur_log_prob,
-        qf(obs_rep, next_actions) - next_log_prob,
-    ], dim=-1)  # [2, B, 3N]
-    logsumexp = torch.logsumexp(cat_q / temp, dim=-1) * temp
+        uniform = act_low + torch.rand(batch, n_actions, act_low.shape[-1], device=obs.device) * (act_high - act_low)
+        uniform_log_density = -torch.log(act_high - act_low).sum().expand(batch, n_actions)
+        # one actor pass for the policy's actions at s and at s': [2, B, N, A]
+        pi_actions, pi_log_prob, _ = actor.get_action(torch.stack([obs, next_obs]).unsqueeze(2).expand(2, batch, n_actions, obs_dim))
+        actions = torch.cat([uniform, pi_actions[0], pi_actions[1]], dim=1)  # [B, 3N, A]
+        log_density = torch.cat([uniform_log_density, pi_log_prob[0], pi_log_prob[1]], dim=1)  # [B, 3N]
+    # one critic pass on all 3N proposals; contiguous rows, so the batched matmul reads plain memory
+    q = qf(obs.unsqueeze(1).expand(batch, 3 * n_actions, obs_dim).contiguous(), actions)  # [2, B, 3N]
+    logsumexp = torch.logsumexp((q - log_density) / temp, dim=-1) * temp
     return (logsumexp - q_data).mean(dim=1)
 
 
 def td_target(qf_target, actor, alpha, rewards, next_obs, terminations, gamma, max_backup, n_actions, backup_entropy):
     """r + gamma * (1 - terminated) * V(s'), V from the min of the target critics at the policy's action(s) at s'."""
     with torch.no_grad():
-        if max_backup:  # the best of N policy samples, per state (2006.04779 appendix F, "max-backup")
+        if max_backup:  # the best of N policy samples per state (2006.04779 appendix F, "max-backup")
             rep = next_obs.unsqueeze(1).expand(next_obs.shape[0], n_actions, next_obs.shape[-1])
             actions, log_prob, _ = actor.get_action(rep)
-            q = qf_target(rep, actions).min(dim=0).values
-            next_v, idx = q.max(dim=-1)
+            next_v, idx = qf_target(rep, actions).min(dim=0).values.max(dim=-1)
             next_log_prob = log_prob.gather(-1, idx.unsqueeze(-1)).squeeze(-1)
         else:
             actions, next_log_prob, _ = actor.get_action(next_obs)
             next_v = qf_target(next_obs, actions).min(dim=0).values
         if backup_entropy:
             next_v = next_v - alpha * next_log_prob
-        return rewards + gamma * (1.0 - terminations) * next_v
+        return rewards + gamma * (1.0 - terminations) * next_v  # a truncation bootstraps; only termination stops it
 
 
 def actor_loss(actor, qf, alpha, obs, data_actions, behaviour_cloning):
@@ -288,17 +289,6 @@ def alpha_loss(log_alpha, log_prob, target_entropy):
     return (-log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
 
 
-def make_eval_env(env_id, idx, capture_video, run_name, dataset=None):
-    def thunk():
-        render = "rgb_array" if capture_video and idx == 0 else None
-        env = dataset.recover_environment(eval_env=True, render_mode=render) if dataset is not None else gym.make(env_id, render_mode=render)
-        if render:
-            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos", episode_trigger=lambda e: e == 0)
-        return gym.wrappers.RecordEpisodeStatistics(env)
-
-    return thunk
-
-
 def evaluate(actor, envs, episodes, seed, device):
     """Deterministic policy on the eval vector env; each env runs its share of the episodes. Returns the returns."""
     n = envs.num_envs
@@ -307,19 +297,28 @@ def evaluate(actor, envs, episodes, seed, device):
     obs, _ = envs.reset(seed=seed)
     while any(len(r) < q for r, q in zip(returns, quota)):
         with torch.no_grad():
-            raw = torch.as_tensor(obs, dtype=torch.float32, device=device)
-            actions = actor.get_action(actor.normalize(raw))[2].cpu().numpy()
-        obs, _, _, _, infos = envs.step(actions)
+            actions = actor.get_action(actor.normalize(torch.as_tensor(obs, dtype=torch.float32, device=device)))[2]
+        obs, _, _, _, infos = envs.step(actions.cpu().numpy())
         final_info = infos.get("final_info", {})
-        if "episode" in final_info:
-            for i in np.flatnonzero(final_info["_episode"]):
-                if len(returns[i]) < quota[i]:
-                    returns[i].append(float(final_info["episode"]["r"][i]))
+        for i in np.flatnonzero(final_info.get("_episode", [])):
+            if len(returns[i]) < quota[i]:
+                returns[i].append(float(final_info["episode"]["r"][i]))
     return [r for env_returns in returns for r in env_returns]
 
 
+def make_eval_envs(env_spec, args, run_name):
+    return gym.vector.SyncVectorEnv([make_env(env_spec, i, args.capture_video, run_name) for i in range(args.num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
+def eval_line(returns, score):
+    """The final line: mean over episodes (and the D4RL-style normalized score where the dataset has one)."""
+    return f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)" + (
+        f" normalized_score={score:.1f}" if score is not None else "")
+
+
 def normalized_score(dataset, returns):
-    """D4RL-style normalized score x 100 when the dataset has reference scores, else None."""
+    """100 * (return - ref_min) / (ref_max - ref_min) when the dataset has reference scores, else None."""
     meta = dataset.storage.metadata
     if meta.get("ref_min_score") is None or meta.get("ref_max_score") is None:
         return None
@@ -327,17 +326,13 @@ def normalized_score(dataset, returns):
 
 
 def validate(args):
-    problems = [
-        (args.total_timesteps < 0, f"--total-timesteps (gradient steps) must be >= 0 (got {args.total_timesteps})"),
+    for bad, message in [
+        (args.total_timesteps < 1, f"--total-timesteps (gradient steps) must be >= 1 (got {args.total_timesteps})"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.eval_episodes < 1, f"--eval-episodes must be >= 1 (got {args.eval_episodes})"),
-        (args.cql_n_actions < 1, f"--cql-n-actions must be >= 1 (got {args.cql_n_actions})"),
-        (args.cql_temp <= 0, f"--cql-temp must be > 0 (got {args.cql_temp})"),
-        (args.cql_alpha < 0, f"--cql-alpha must be >= 0 (got {args.cql_alpha})"),
-        (args.eval_freq < 0, f"--eval-freq must be >= 0 (got {args.eval_freq})"),
-    ]
-    for bad, message in problems:
+        (args.num_envs < 1 or args.eval_episodes < 1, "--num-envs and --eval-episodes must be >= 1"),
+        (args.cql_n_actions < 1 or args.cql_temp <= 0, "--cql-n-actions must be >= 1 and --cql-temp > 0"),
+        (args.cql_alpha < 0 or args.eval_freq < 0, "--cql-alpha and --eval-freq must be >= 0"),
+    ]:
         if bad:
             raise SystemExit(f"cql.py: {message}")
 
@@ -346,43 +341,33 @@ def run_evaluation_only(args, device):
     if not os.path.isfile(args.eval_checkpoint):
         raise SystemExit(f"cql.py: checkpoint {args.eval_checkpoint!r} not found: pass a file written by --save-model")
     ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
-    saved = ckpt["args"]
-    env_id = args.env_id or ckpt["env_id"]
-    act_space = gym.make(env_id).action_space
-    actor = Actor(ckpt["obs_dim"], act_space, saved["hidden_dim"], torch.zeros(ckpt["obs_dim"]), torch.ones(ckpt["obs_dim"])).to(device)
+    env_spec = gym.spec(args.env_id) if args.env_id else gym.envs.registration.EnvSpec.from_json(ckpt["env_spec"])
+    obs_dim = ckpt["actor"]["obs_mean"].shape[0]
+    actor = Actor(obs_dim, gym.make(env_spec).action_space, ckpt["args"]["hidden_dim"], torch.zeros(obs_dim), torch.ones(obs_dim)).to(device)
     actor.load_state_dict(ckpt["actor"])  # restores the normalisation statistics too
-    envs = gym.vector.SyncVectorEnv([make_eval_env(env_id, i, False, "") for i in range(args.num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    returns = evaluate(actor, envs, args.eval_episodes, args.seed, device)
+    envs = make_eval_envs(env_spec, args, "")
+    print(eval_line(evaluate(actor, envs, args.eval_episodes, args.seed, device), None))
     envs.close()
-    print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)")
 
 
 def main(args):
-    """Train CQL; returns the trained actor, critics and the transitions (tests use them)."""
+    """Train CQL; returns the trained actor, critics and the (standardised) transitions, for the tests."""
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     if args.eval_checkpoint:
         return run_evaluation_only(args, device)
     validate(args)
-    dataset = check_dataset(args)
+    dataset = load_dataset(args)
     data = load_transitions(dataset)
     n_data = len(data["actions"])
     if args.batch_size > n_data:
         raise SystemExit(f"cql.py: --batch-size {args.batch_size} is larger than the dataset ({n_data} transitions): lower it")
-    if args.env_id:
-        try:
-            eval_action_space = gym.make(args.env_id).action_space
-        except gym.error.Error as e:
-            raise SystemExit(f"cql.py: unknown env id {args.env_id!r} ({e}); leave --env-id out to use the dataset's env")
-        if eval_action_space != dataset.action_space:
-            raise SystemExit(f"cql.py: --env-id {args.env_id} has actions {eval_action_space} but the dataset has {dataset.action_space}")
-    if not args.env_id:
-        probe = dataset.recover_environment(eval_env=True)  # its eval env where it defines one
-        eval_env_id = probe.spec.id
-        probe.close()
-    else:
-        eval_env_id = args.env_id
-    run_name = f"{dataset.spec.dataset_id.replace('/', '-')}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    try:  # the eval env: --env-id, else the dataset's eval env (or the env it was collected in)
+        env_spec = gym.spec(args.env_id) if args.env_id else dataset.recover_environment(eval_env=True).spec
+    except (gym.error.Error, ValueError) as e:
+        raise SystemExit(f"cql.py: no evaluation env ({type(e).__name__}: {e}); pass a registered --env-id")
+    if args.env_id and gym.make(env_spec).action_space != dataset.action_space:
+        raise SystemExit(f"cql.py: --env-id {args.env_id} has actions {gym.make(env_spec).action_space} but the dataset has {dataset.action_space}")
+    run_name = f"{args.dataset_id.replace('/', '-')}__{args.exp_name}__{args.seed}__{int(time.time())}"
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -391,12 +376,11 @@ def main(args):
 
     obs_dim, act_space = data["obs"].shape[1], dataset.action_space
     act_dim = int(np.prod(act_space.shape))
-    if args.normalize_obs:
-        obs_mean, obs_std = data["obs"].mean(0), data["obs"].std(0) + 1e-3
-    else:
-        obs_mean, obs_std = np.zeros(obs_dim, np.float32), np.ones(obs_dim, np.float32)
-    tensors = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
+    obs_mean, obs_std = data["obs"].mean(0), data["obs"].std(0) + 1e-3
+    if not args.normalize_obs:
+        obs_mean, obs_std = np.zeros_like(obs_mean), np.ones_like(obs_std)
     actor = Actor(obs_dim, act_space, args.hidden_dim, obs_mean, obs_std).to(device)
+    tensors = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
     for key in ("obs", "next_obs"):  # the critics and the actor train on standardised observations
         tensors[key] = actor.normalize(tensors[key])
     qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
@@ -412,24 +396,21 @@ def main(args):
     act_low = torch.as_tensor(act_space.low, dtype=torch.float32, device=device)
     act_high = torch.as_tensor(act_space.high, dtype=torch.float32, device=device)
 
-    eval_envs = gym.vector.SyncVectorEnv(
-        [make_eval_env(eval_env_id, i, args.capture_video, run_name, None if args.env_id else dataset) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    eval_envs = make_eval_envs(env_spec, args, run_name)
     wandb = None
     if args.track:
         import wandb
         wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name, save_code=True)
     os.makedirs(f"runs/{run_name}", exist_ok=True)
-    print(f"dataset {dataset.spec.dataset_id}: {dataset.total_episodes} episodes, {n_data} transitions; evaluating on {eval_env_id}")
+    print(f"dataset {args.dataset_id}: {dataset.total_episodes} episodes, {n_data} transitions; evaluating on {env_spec.id}")
 
-    def report_eval(step):
+    def run_eval(step):
         returns = evaluate(actor, eval_envs, args.eval_episodes, args.seed + 10_000, device)
         score = normalized_score(dataset, returns)
-        line = f"global_step={step}, eval_return={np.mean(returns):.2f}" + (f", normalized_score={score:.1f}" if score is not None else "")
-        print(line)
+        print(f"global_step={step}, eval_return={np.mean(returns):.2f}" + (f", normalized_score={score:.1f}" if score is not None else ""))
         if wandb:
             wandb.log({"eval/episodic_return": float(np.mean(returns)), **({"eval/normalized_score": score} if score is not None else {})}, step=step)
-        return returns
+        return returns, score
 
     start_time = last_print = time.time()
     step, interrupted, last_eval = 0, False, float("nan")
@@ -452,27 +433,25 @@ def main(args):
             target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma,
                                args.cql_max_target_backup, args.cql_n_actions, args.backup_entropy)
             q_data = qf(obs, actions)  # [2, B]
-            td_loss = ((q_data - target) ** 2).mean(dim=1).sum()
-            qf_loss = td_loss
+            qf_loss = td_loss = ((q_data - target) ** 2).mean(dim=1).sum()
             if args.cql_alpha > 0:
                 gap = cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, args.cql_n_actions, args.cql_temp)
-                if args.cql_lagrange:  # alpha' >= 0 rises while the gap exceeds its target (2006.04779 Eq. 30)
+                if args.cql_lagrange:  # alpha' >= 0 grows while the gap exceeds its target (2006.04779 Eq. 30)
                     alpha_prime = log_alpha_prime.exp().clamp(0.0, 1e6)
-                    penalty = (alpha_prime.detach() * args.cql_alpha * (gap - args.cql_target_action_gap)).sum()
+                    qf_loss = td_loss + (alpha_prime.detach() * args.cql_alpha * (gap - args.cql_target_action_gap)).sum()
                     prime_loss = -(alpha_prime * args.cql_alpha * (gap.detach() - args.cql_target_action_gap)).sum()
                     prime_optimizer.zero_grad()
                     prime_loss.backward()
                     prime_optimizer.step()
                 else:
-                    penalty = args.cql_alpha * gap.sum()
-                qf_loss = td_loss + penalty
+                    qf_loss = td_loss + args.cql_alpha * gap.sum()  # Eq. 4, one gap per critic
             q_optimizer.zero_grad()
             qf_loss.backward()
             q_optimizer.step()
             with torch.no_grad():
                 torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
 
-            if step % 1000 == 0:
+            if step % 500 == 0:
                 losses = {"losses/qf_loss": qf_loss.item(), "losses/td_loss": td_loss.item(), "losses/actor_loss": pi_loss.item(),
                           "losses/alpha": alpha.item(), "losses/q_data": q_data.mean().item()}
                 if args.cql_alpha > 0:
@@ -483,7 +462,7 @@ def main(args):
                 if wandb:
                     wandb.log({**losses, "charts/SPS": int(step / (time.time() - start_time))}, step=step)
             if args.eval_freq and step % args.eval_freq == 0 and step < args.total_timesteps:
-                last_eval = float(np.mean(report_eval(step)))
+                last_eval = float(np.mean(run_eval(step)[0]))
             if time.time() - last_print > 5:
                 last_print = time.time()
                 sps = step / (last_print - start_time)
@@ -499,16 +478,14 @@ def main(args):
     print(f"SPS={step / max(time.time() - start_time, 1e-9):.1f} (gradient steps: {step})")
     if args.save_model:
         path = f"runs/{run_name}/{args.exp_name}.pt"
-        torch.save({"args": vars(args), "env_id": eval_env_id, "obs_dim": obs_dim, "actor": actor.state_dict(),
+        torch.save({"args": vars(args), "env_spec": env_spec.to_json(), "actor": actor.state_dict(),
                     "qf": qf.state_dict(), "qf_target": qf_target.state_dict()}, path + ".tmp")
         os.replace(path + ".tmp", path)
         print(f"model saved to {path}")
     returns = None
     if not interrupted:
-        returns = report_eval(step)
-        score = normalized_score(dataset, returns)
-        print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)"
-              + (f" normalized_score={score:.1f}" if score is not None else ""))
+        returns, score = run_eval(step)
+        print(eval_line(returns, score))
     eval_envs.close()
     if wandb:
         if args.capture_video:
