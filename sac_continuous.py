@@ -121,7 +121,7 @@ def check_env(env_id):
     if not isinstance(act_space, gym.spaces.Box):
         raise SystemExit(f"sac_continuous.py needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
     if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-        raise SystemExit(f"sac_continuous.py squashes actions into finite bounds; {env_id} has {act_space}: wrap it with gymnasium.wrappers.RescaleAction first")
+        raise SystemExit(f"sac_continuous.py squashes actions into finite bounds; {env_id} has {act_space}: wrap it so that its action space has finite low and high")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
         raise SystemExit(f"sac_continuous.py needs a flat Box observation space; {env_id} has {obs_space}: flatten it with gymnasium.wrappers.FlattenObservation")
     return obs_space, act_space
