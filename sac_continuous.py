@@ -17,6 +17,7 @@ alpha = exp(log_alpha) rather than on log_alpha. The twin critics are one batche
 `--save-dataset` writes the replay buffer or fresh policy episodes as a Minari dataset, for cql.py.
 """
 
+import glob
 import os
 import random
 import sys
@@ -396,8 +397,6 @@ def main(args):
     if args.track:
         import wandb
         wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name, save_code=True)
-    os.makedirs(f"runs/{run_name}", exist_ok=True)
-    model_path = f"runs/{run_name}/{args.exp_name}.pt"
 
     obs, _ = envs.reset(seed=args.seed)
     envs.action_space.seed(args.seed)
@@ -453,9 +452,8 @@ def main(args):
                         torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
 
                 if updates % 100 == 0 and updates >= args.policy_frequency:
-                    losses = {"losses/qf_loss": qf_loss.item(), "losses/actor_loss": pi_loss.item(), "losses/alpha": alpha.item()}
-                    if args.autotune:
-                        losses["losses/alpha_loss"] = a_loss.item()
+                    losses = {"losses/qf_loss": qf_loss.item(), "losses/actor_loss": pi_loss.item(), "losses/alpha": alpha.item(),
+                              **({"losses/alpha_loss": a_loss.item()} if args.autotune else {})}
                     bad = [k for k, v in losses.items() if not np.isfinite(v)]
                     if bad:
                         raise FloatingPointError(f"{bad[0]} became {losses[bad[0]]} at global_step={global_step}")
@@ -477,7 +475,8 @@ def main(args):
 
     print(f"SPS={global_step / (time.time() - start_time):.1f} (updates: {updates})")
     if args.save_model:
-        save_checkpoint(model_path, args, actor, qf, qf_target, log_alpha)
+        os.makedirs(f"runs/{run_name}", exist_ok=True)
+        save_checkpoint(f"runs/{run_name}/{args.exp_name}.pt", args, actor, qf, qf_target, log_alpha)
     if args.save_dataset and not interrupted:
         save_minari_dataset(args.save_dataset, args, rb, actor, device)
     if not interrupted and args.eval_episodes > 0:
@@ -487,11 +486,8 @@ def main(args):
             wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=global_step)
     envs.close()
     if wandb:
-        if args.capture_video:
-            for root, _, files in os.walk(f"runs/{run_name}/videos"):
-                for f in sorted(files):
-                    if f.endswith(".mp4"):
-                        wandb.log({"videos": wandb.Video(os.path.join(root, f))}, step=global_step)
+        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # empty without --capture-video
+            wandb.log({"videos": wandb.Video(video)}, step=global_step)
         wandb.finish()
 
 
