@@ -18,7 +18,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PENDULUM_FLAGS = ["--norm-obs", "--norm-reward", "--num-steps", "16", "--gae-lambda", "0.95"]
+PENDULUM_FLAGS = ["--norm-obs", "--norm-reward", "--num-steps", "16"]
 SUITES = {  # name: (env flags, seeds, threshold on the 10-episode moving average)
     "cartpole": (["--env-id", "CartPole-v1", "--total-timesteps", "200000"], [1, 2, 3, 4, 5], 475.0),
     "pendulum": (["--env-id", "InvertedPendulum-v5", "--total-timesteps", "300000", *PENDULUM_FLAGS], [1, 2, 3], 900.0),

@@ -99,8 +99,8 @@ class ValueOfObs(torch.nn.Module):
     def get_value(self, x):
         return 10.0 * x[:, 0] + 1.0
 
-    def get_action_and_value(self, x, action=None):
-        return torch.zeros(len(x), dtype=torch.long), None, None, self.get_value(x)
+    def get_action(self, x):
+        return torch.zeros(len(x), dtype=torch.long)
 
 
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
@@ -223,8 +223,8 @@ def test_bad_input_one_sentence_nothing_written(run_script, args, message):
 def test_track_offline_writes_a_wandb_run(run_script):
     run_script("a2c", "--total-timesteps", "400", "--track", "--eval-episodes", "1")
     (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
-    assert glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    with open(glob.glob(os.path.join(run_dir, "run-*.wandb"))[0], "rb") as f:
+    (wandb_file,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
+    with open(wandb_file, "rb") as f:
         data = f.read()
     assert b"charts/episodic_return" in data and b"eval/episodic_return" in data
 
@@ -232,7 +232,7 @@ def test_track_offline_writes_a_wandb_run(run_script):
 # --------------------------------------------------------------------------------------------------- learning
 @pytest.mark.learning
 def test_cartpole_learns(run_script):
-    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "60000", "--seed", "1", "--no-cuda",
+    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "60000", "--seed", "3", "--no-cuda",
                      env={"OMP_NUM_THREADS": "1"}).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
-    assert final >= 150, out[-2000:]
+    assert final >= 300, out[-2000:]
