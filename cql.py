@@ -10,7 +10,7 @@ learned Q stays a lower bound where the data says nothing. Paper: Kumar et al. 2
 Offline Reinforcement Learning" (arXiv 2006.04779), CQL(H) Eq. 4 with the importance-sampled logsumexp of its
 appendix F; the SAC backbone follows arXiv 1801.01290 / 1812.05905; other defaults follow the paper's code and CORL.
 
-    python cql.py --dataset-id pendulum/sac-replay-v0 --total-timesteps 5000
+    python cql.py --dataset-id pendulum/sac-replay-v0
 
 `--total-timesteps` counts gradient steps (the environment is only used for evaluation).
 Deliberate choices: a deterministic backup (no entropy term in the target) by default, as in the paper's Gym runs;
@@ -311,15 +311,9 @@ def make_eval_envs(env_spec, args, run_name):
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
 
-def eval_line(returns, score):
-    """The final line: mean over episodes (and the D4RL-style normalized score where the dataset has one)."""
-    return f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)" + (
-        f" normalized_score={score:.1f}" if score is not None else "")
-
-
 def normalized_score(dataset, returns):
-    """100 * (return - ref_min) / (ref_max - ref_min) when the dataset has reference scores, else None."""
-    meta = dataset.storage.metadata
+    """D4RL's 100 * (return - ref_min) / (ref_max - ref_min) when the dataset has reference scores, else None."""
+    meta = dataset.storage.metadata if dataset is not None else {}
     if meta.get("ref_min_score") is None or meta.get("ref_max_score") is None:
         return None
     return 100.0 * (np.mean(returns) - meta["ref_min_score"]) / (meta["ref_max_score"] - meta["ref_min_score"])
@@ -346,7 +340,8 @@ def run_evaluation_only(args, device):
     actor = Actor(obs_dim, gym.make(env_spec).action_space, ckpt["args"]["hidden_dim"], torch.zeros(obs_dim), torch.ones(obs_dim)).to(device)
     actor.load_state_dict(ckpt["actor"])  # restores the normalisation statistics too
     envs = make_eval_envs(env_spec, args, "")
-    print(eval_line(evaluate(actor, envs, args.eval_episodes, args.seed, device), None))
+    returns = evaluate(actor, envs, args.eval_episodes, args.seed, device)
+    print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)")
     envs.close()
 
 
@@ -405,12 +400,14 @@ def main(args):
     print(f"dataset {args.dataset_id}: {dataset.total_episodes} episodes, {n_data} transitions; evaluating on {env_spec.id}")
 
     def run_eval(step):
+        """Periodic line `global_step=..., eval_return=...`; the caller prints the final eval/episodic_return line."""
         returns = evaluate(actor, eval_envs, args.eval_episodes, args.seed + 10_000, device)
         score = normalized_score(dataset, returns)
-        print(f"global_step={step}, eval_return={np.mean(returns):.2f}" + (f", normalized_score={score:.1f}" if score is not None else ""))
+        score_text = f", normalized_score={score:.1f}" if score is not None else ""
+        print(f"global_step={step}, eval_return={np.mean(returns):.2f}{score_text}")
         if wandb:
             wandb.log({"eval/episodic_return": float(np.mean(returns)), **({"eval/normalized_score": score} if score is not None else {})}, step=step)
-        return returns, score
+        return returns, score_text
 
     start_time = last_print = time.time()
     step, interrupted, last_eval = 0, False, float("nan")
@@ -484,8 +481,8 @@ def main(args):
         print(f"model saved to {path}")
     returns = None
     if not interrupted:
-        returns, score = run_eval(step)
-        print(eval_line(returns, score))
+        returns, score_text = run_eval(step)
+        print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes){score_text}")
     eval_envs.close()
     if wandb:
         if args.capture_video:

@@ -15,9 +15,11 @@ PENDULUM_G, PENDULUM_DT = 10.0, 0.05
 
 @pytest.fixture
 def minari_path(tmp_path, monkeypatch):
-    """A private MINARI_DATASETS_PATH for this test (minari reads the variable at each call)."""
+    """A private MINARI_DATASETS_PATH for this test (minari reads the variable at each call); in-process runs of
+    cql.main write their runs/ directory into tmp_path too."""
     path = tmp_path / "minari"
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(path))
+    monkeypatch.chdir(tmp_path)
     return path
 
 
