@@ -24,7 +24,8 @@ EVAL = re.compile(r"^eval/episodic_return=([-\d.e+naif]+)")
 
 
 def parse(stdout, threshold, window=10):
-    """(final eval, first step at which the moving average of the last `window` returns reached threshold)."""
+    """(final eval, first step at which the moving average of the last `window` returns reached threshold,
+    moving average at the end of training)."""
     returns, reached, final = [], None, float("nan")
     for line in stdout.splitlines():
         if m := EPISODE.match(line):
@@ -33,7 +34,40 @@ def parse(stdout, threshold, window=10):
                 reached = int(m.group(1))
         elif m := EVAL.match(line):
             final = float(m.group(1))
-    return final, reached
+    return final, reached, sum(returns[-window:]) / max(len(returns[-window:]), 1)
+
+
+def row_from_log(seed, log, threshold, wall=None, rc=0):
+    """One table row from a run's log. SPS = the run's total env steps / wall seconds (start-up and eval included);
+    with no wall time (--from-logs) it falls back to the SPS the run printed itself (training loop only)."""
+    stdout = log.read_text()
+    final, reached, last_ma = parse(stdout, threshold)
+    total = re.search(r"^progress: step \d+/(\d+)", stdout, re.M)  # the run's total env steps
+    own_sps = re.search(r"^SPS=([\d.]+)", stdout, re.M)
+    if wall is not None and total:
+        sps = int(total.group(1)) / wall
+    else:
+        sps = float(own_sps.group(1)) if own_sps else float("nan")
+    return seed, final, reached, last_ma, sps, wall, rc
+
+
+def write_table(a, rows, res_dir):
+    reached = [r[2] for r in rows]
+    median_reach = statistics.median([r if r is not None else float("inf") for r in reached])
+    lines = [f"# sac_discrete.py on {a.env_id}", "",
+             f"Command: `{' '.join(['python sac_discrete.py --env-id', a.env_id, '--seed S', *a.extra])}`",
+             "(OMP_NUM_THREADS=1, one process at a time, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up "
+             "and eval; \"MA10\" = moving average of the last 10 training episodes, stochastic policy)", "",
+             f"| seed | final greedy eval | step MA10 >= {a.threshold:g} | MA10 at the end | SPS | wall s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {s} | {f:.1f} | {r if r is not None else 'never'} | {m:.1f} | {sps:.0f} | {'-' if w is None else f'{w:.0f}'} |"
+              + ("" if rc == 0 else f" exit {rc}") for s, f, r, m, sps, w, rc in rows]
+    finals = [r[1] for r in rows]
+    lines += ["", f"seeds run: {len(rows)}; min final eval {min(finals):.1f}; median final eval {statistics.median(finals):.1f}; "
+              f"median step to MA10 >= {a.threshold:g}: {median_reach}; seeds with final eval >= {a.threshold:g}: "
+              f"{sum(f >= a.threshold for f in finals)}/{len(finals)}"]
+    text = "\n".join(lines) + "\n"
+    (res_dir / f"{a.name}.md").write_text(text)
+    return text
 
 
 def main():
@@ -42,6 +76,7 @@ def main():
     p.add_argument("--env-id", default="CartPole-v1")
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--name", default="sac_discrete_cartpole", help="results file: benchmark/results/<name>.md")
+    p.add_argument("--from-logs", action="store_true", help="only rebuild the table from benchmark/out/<name>/seed*.log")
     p.add_argument("extra", nargs="*", help="flags passed to sac_discrete.py (after --)")
     a = p.parse_args()
     out_dir, res_dir = ROOT / "benchmark" / "out" / a.name, ROOT / "benchmark" / "results"
@@ -50,34 +85,20 @@ def main():
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     rows = []
     for seed in a.seeds:
+        log = out_dir / f"seed{seed}.log"
+        if a.from_logs:
+            if log.exists():
+                rows.append(row_from_log(seed, log, a.threshold))
+            continue
         cmd = [sys.executable, str(ROOT / "sac_discrete.py"), "--env-id", a.env_id, "--seed", str(seed), *a.extra]
         print("$", " ".join(cmd[1:]), flush=True)
         t0 = time.time()
-        log = out_dir / f"seed{seed}.log"
         with open(log, "w") as f:  # streamed, so a long run can be followed with tail -f
             rc = subprocess.run(cmd, cwd=out_dir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-        wall = time.time() - t0
-        stdout = log.read_text()
-        final, reached = parse(stdout, a.threshold)
-        total = re.search(r"^progress: step \d+/(\d+)", stdout, re.M)  # the run's total env steps
-        rows.append((seed, final, reached, int(total.group(1)) / wall if total else float("nan"), wall, rc))
-        print(f"seed {seed}: final eval {final:.1f}, step to {a.threshold:g} {reached}, SPS {rows[-1][3]:.0f}, "
-              f"wall {wall:.0f}s, rc {rc}", flush=True)
-    reached = [r[2] for r in rows]
-    median_reach = statistics.median([r if r is not None else float("inf") for r in reached])
-    lines = [f"# sac_discrete.py on {a.env_id}", "",
-             f"Command: `python sac_discrete.py --env-id {a.env_id} --seed S {' '.join(a.extra)}`".replace("  ", " "),
-             f"(OMP_NUM_THREADS=1, one process at a time, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up and eval)", "",
-             f"| seed | final greedy eval | step MA10 >= {a.threshold:g} | SPS | wall s |", "|---|---|---|---|---|"]
-    lines += [f"| {s} | {f:.1f} | {r if r is not None else 'never'} | {sps:.0f} | {w:.0f} |" + ("" if rc == 0 else f" exit {rc}")
-              for s, f, r, sps, w, rc in rows]
-    finals = [r[1] for r in rows]
-    lines += ["", f"min final eval {min(finals):.1f}; median final eval {statistics.median(finals):.1f}; "
-              f"median step to MA10 >= {a.threshold:g}: {median_reach}; seeds with final eval >= {a.threshold:g}: "
-              f"{sum(f >= a.threshold for f in finals)}/{len(finals)}"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    (res_dir / f"{a.name}.md").write_text(text)
+        rows.append(row_from_log(seed, log, a.threshold, time.time() - t0, rc))
+        print("seed {}: final eval {:.1f}, step to threshold {}, last MA10 {:.1f}, SPS {:.0f}, wall {:.0f}s, rc {}".format(*rows[-1]), flush=True)
+        write_table(a, rows, res_dir)  # after every seed, so an interrupted benchmark keeps its table
+    print(write_table(a, rows, res_dir))
 
 
 if __name__ == "__main__":
