@@ -16,12 +16,13 @@ Run:  python reinforce_gaussian.py --env-id InvertedPendulum-v5
 Time limits. An episode cut by truncation did not end: with --baseline value, its remaining return is bootstrapped
 with V of the real final observation (the last GAE delta is r + gamma V(s_final) - V(s)). Without a value baseline
 there is nothing to bootstrap with, so the reward-to-go simply stops at the cut: states near the time limit get a
-smaller Psi than the same states earlier in an episode (a bias the time-unaware policy cannot represent). For
-Pendulum-v1, whose every episode is truncated at 200 steps, this is one reason --baseline value helps.
+smaller Psi than the same states earlier in an episode (a bias the time-unaware policy cannot represent). Every
+Pendulum-v1 episode is truncated at 200 steps, so there the difference matters.
 
-Deviations from the paper: Adam instead of plain gradient ascent; gradient-norm clipping; Psi optionally divided by
-its batch std (scale only, never centred, so --baseline none stays baseline-free); the value baseline is fitted with
-several full-batch Adam steps per update on the lambda-returns.
+Deviations from the paper: Adam, with the learning rates decayed linearly to 0 (--anneal-lr), instead of plain
+gradient ascent; gradient-norm clipping; Psi optionally divided by its batch std and, with a baseline, centred (never
+with --baseline none, which stays baseline-free); the value baseline is fitted with --vf-iters full-batch Adam steps
+per update on the lambda-returns.
 
 Built-in env: GaussianBandit-v0 (registered on import), a one-step bandit with one state, action a in [-1, 1] and
 reward zeta * beta / max(zeta, |tau - a|) (maximal, beta, within zeta of the fixed target tau). On it the run prints
@@ -87,12 +88,13 @@ is whole episodes only, all from the current policy: no partial episode is kept 
     """Psi = reward-to-go (none), minus its batch mean (mean), or GAE(lambda) advantages of a learned V(s) (value)"""
     gae_lambda: float = 0.97
     """the GAE lambda (--baseline value only); 1.0 gives reward-to-go minus V"""
-    vf_learning_rate: float = 1e-3
+    vf_learning_rate: float = 3e-3
     """Adam learning rate of the value net (--baseline value only)"""
-    vf_iters: int = 20
+    vf_iters: int = 80
     """full-batch gradient steps on the value net per update (--baseline value only)"""
     norm_adv: bool = True
-    """divide Psi by its batch std (scale only: centring is what --baseline mean does)"""
+    """standardise Psi over the batch (zero mean, unit std); with --baseline none only divide by the std, since \
+subtracting the mean would be a baseline"""
     ent_coef: float = 0.0
     """coefficient of the entropy bonus"""
     max_grad_norm: float = 0.5
@@ -243,6 +245,7 @@ def check_args(args):
     except gym.error.Error as e:
         raise SystemExit(f"{name}: unknown env id {args.env_id}: {e}")
     space, obs_space = env.action_space, env.observation_space
+    bandit_tau = env.unwrapped.tau if isinstance(env.unwrapped, GaussianBandit) else None
     env.close()
     if not isinstance(space, gym.spaces.Box):
         raise SystemExit(f"{name} needs a Box action space; {args.env_id} has {space}: use a2c.py or sac_discrete.py")
@@ -254,16 +257,19 @@ def check_args(args):
                      ("--gae-lambda", 0.0 <= args.gae_lambda <= 1.0), ("--learning-rate", args.learning_rate > 0)]:
         if not ok:
             raise SystemExit(f"{name}: {flag} is out of range; use a positive count (gamma and lambda in [0, 1])")
-    return space
+    return space, bandit_tau
 
 
 def main(args):
     if args.eval_checkpoint is not None:
         if not os.path.isfile(args.eval_checkpoint):
             raise SystemExit(f"reinforce_gaussian.py: checkpoint {args.eval_checkpoint} not found: pass a file written by --save-model")
-        ckpt = torch.load(args.eval_checkpoint, map_location="cpu", weights_only=False)
-        saved = Args(**{**ckpt["args"], "eval_checkpoint": None})
-        space = check_args(saved)
+        try:
+            ckpt = torch.load(args.eval_checkpoint, map_location="cpu", weights_only=False)
+            saved = Args(**{**ckpt["args"], "eval_checkpoint": None})
+        except Exception as e:
+            raise SystemExit(f"reinforce_gaussian.py: {args.eval_checkpoint} is not a --save-model checkpoint of this script ({e})")
+        space, _ = check_args(saved)
         env = gym.make(saved.env_id)
         actor = Actor(env.observation_space.shape[0], space.shape[0], saved.hidden_size, saved.state_dependent_std)
         env.close()
@@ -272,7 +278,7 @@ def main(args):
         print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)")
         return
 
-    space = check_args(args)
+    space, bandit_tau = check_args(args)
     low, high = space.low, space.high  # true bounds, read before any wrapper
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
@@ -295,9 +301,6 @@ def main(args):
     actor_opt = torch.optim.Adam(actor.parameters(), lr=args.learning_rate)
     critic = Critic(obs_dim, args.hidden_size).to(device) if args.baseline == "value" else None
     critic_opt = torch.optim.Adam(critic.parameters(), lr=args.vf_learning_rate) if critic else None
-    probe = gym.make(args.env_id)
-    bandit_tau = probe.unwrapped.tau if isinstance(probe.unwrapped, GaussianBandit) else None
-    probe.close()
 
     def log(metrics, step):
         if args.track:
@@ -386,7 +389,8 @@ def main(args):
                 if args.baseline == "mean":
                     psi = psi - psi.mean()
             if args.norm_adv and len(psi) > 1:
-                psi = psi / (psi.std() + 1e-8)
+                # centring is itself a baseline, so --baseline none only gets the scale normalised
+                psi = (psi if args.baseline == "none" else psi - psi.mean()) / (psi.std() + 1e-8)
             psi_b = torch.as_tensor(psi, dtype=torch.float32, device=device)
 
             dist = actor.dist(obs_b)
@@ -398,16 +402,16 @@ def main(args):
             nn.utils.clip_grad_norm_(actor.parameters(), args.max_grad_norm)
             actor_opt.step()
             metrics = {"losses/policy_loss": loss.item(), "losses/entropy": entropy.mean().item()}
-            if critic is not None:
+            if critic is not None and args.vf_iters > 0:
                 for _ in range(args.vf_iters):
                     v_loss = value_loss(critic(obs_b), vf_targets)
                     critic_opt.zero_grad()
                     v_loss.backward()
                     nn.utils.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
                     critic_opt.step()
-                metrics["losses/value_loss"] = v_loss.item() if args.vf_iters else float("nan")
+                metrics["losses/value_loss"] = v_loss.item()
             for key, value in metrics.items():
-                if not np.isfinite(value) and not (key == "losses/value_loss" and args.vf_iters == 0):
+                if not np.isfinite(value):
                     raise SystemExit(f"reinforce_gaussian.py: {key} became {value} at global_step={global_step}; "
                                      "try a lower --learning-rate or --max-grad-norm")
             sps = int(global_step / (time.time() - start_time))

@@ -20,7 +20,7 @@ from collections import deque
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PENDULUM_STEPS = 500_000
+PENDULUM_STEPS = 300_000
 EXPERIMENTS = {
     "invpend": [("defaults", ["--env-id", "InvertedPendulum-v5"], 1000.0)],
     "pendulum": [

@@ -105,8 +105,8 @@ def test_bandit_is_registered_and_rewards_as_specified(load_script):
 
 @pytest.mark.learning
 def test_bandit_mu_converges_to_tau_and_sigma_shrinks(run_script):
-    out = run_script("reinforce_gaussian", "--env-id", "GaussianBandit-v0", "--num-envs", "16", "--batch-size", "64",
-                     "--total-timesteps", 64 * 200, "--eval-episodes", 1, "--seed", 1).stdout
+    out = run_script("reinforce_gaussian", "--env-id", "GaussianBandit-v0", "--num-envs", 16, "--batch-size", 64,
+                     "--baseline", "mean", "--total-timesteps", 64 * 200, "--eval-episodes", 1, "--seed", 1).stdout
     lines = re.findall(r"^bandit: update (\d+), .*mu=(\S+), sigma=(\S+), tau=(\S+)$", out, re.M)
     assert len(lines) == 200
     _, mu, sigma, tau = map(float, lines[-1])
@@ -157,6 +157,7 @@ def test_help_lists_every_flag(run_script, load_script):
     (["--env-id", "CartPole-v1"], "needs a Box action space; CartPole-v1 has Discrete(2)"),
     (["--env-id", "NoSuchEnv-v9"], "unknown env id NoSuchEnv-v9"),
     (["--env-id", "Pendulum-v1", "--total-timesteps", "0"], "--total-timesteps is out of range"),
+    (["--eval-checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
 ])
 def test_bad_input_gets_one_clear_sentence(run_script, args, message):
     proc = run_script("reinforce_gaussian", *args, check=False)
