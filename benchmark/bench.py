@@ -69,7 +69,8 @@ def main():
         total = steps[-1] if steps else 0
         sps = re.findall(r"^SPS=([\d.]+)", proc.stdout, re.M)
         reached = first_step_reaching(steps, returns, opts.window, opts.threshold)
-        rows.append((seed, final, reached, float(sps[-1]) if sps else total / wall, wall, proc.returncode))
+        load = os.getloadavg()[1]  # 5-minute load average: above ~1 means other work shared the 2 cores
+        rows.append((seed, final, reached, float(sps[-1]) if sps else total / wall, wall, proc.returncode, load))
         print(f"seed {seed}: final eval {final}, reached {opts.threshold} at {reached}, wall {wall:.0f}s, exit {proc.returncode}", flush=True)
 
     command = " ".join(["python", opts.script, *script_args])
@@ -80,11 +81,11 @@ def main():
         f"Measured {time.strftime('%Y-%m-%d')} on a shared 2-core CPU machine, one run at a time.  ",
         f"'reached' = first global step at which the {opts.window}-episode moving average of training returns was >= {opts.threshold}.",
         "",
-        f"| seed | final eval ({'mean'}) | reached {opts.threshold} at step | SPS | wall s | exit |",
-        "|---:|---:|---:|---:|---:|---:|",
+        f"| seed | final eval (mean) | reached {opts.threshold} at step | SPS | wall s | exit | load avg |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for seed, final, reached, sps, wall, rc in rows:
-        lines.append(f"| {seed} | {final if final is not None else 'n/a'} | {reached if reached is not None else 'never'} | {sps:.1f} | {wall:.0f} | {rc} |")
+    for seed, final, reached, sps, wall, rc, load in rows:
+        lines.append(f"| {seed} | {final if final is not None else 'n/a'} | {reached if reached is not None else 'never'} | {sps:.1f} | {wall:.0f} | {rc} | {load:.1f} |")
     finals = [r[1] for r in rows if r[1] is not None]
     reached = [r[2] for r in rows if r[2] is not None]
     lines.append("")
