@@ -242,7 +242,7 @@ def test_cql_stays_below_monte_carlo_while_offline_sac_overestimates(load_script
     episodes = pendulum_episodes(10, 0.1)
     write_dataset("test/narrow-v0", "Pendulum-v1", episodes)
     mc = torch.tensor([g for ep in episodes for g in discounted_returns_to_go(ep["rewards"], gamma)], dtype=torch.float32)
-    common = dict(dataset_id="test/narrow-v0", download=False, gamma=gamma, total_timesteps=1500, batch_size=64,
+    common = dict(dataset_id="test/narrow-v0", download=False, gamma=gamma, total_timesteps=1500, batch_size=64, q_lr=1e-3,
                   hidden_dim=32, cql_n_actions=4, eval_freq=0, eval_episodes=1)
     gaps = {}
     for cql_alpha in (5.0, 0.0):
