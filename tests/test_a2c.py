@@ -206,17 +206,24 @@ def test_help_lists_every_flag(run_script, load_script):
         assert "--" + field.replace("_", "-") in out
 
 
-@pytest.mark.parametrize("args, message", [
-    (("--env-id", "Blackjack-v1"), "needs a Box observation space"),
-    (("--env-id", "NoSuchEnv-v0"), "unknown env id"),
-    (("--total-timesteps", "0"), "--total-timesteps must be at least 1"),
-    (("--total-timesteps", "10"), "less than one rollout"),
-    (("--eval-checkpoint", "missing.pt"), "does not exist"),
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(env_id="Blackjack-v1"), "needs a Box observation space"),
+    (dict(env_id="NoSuchEnv-v0"), "unknown env id"),
+    (dict(total_timesteps=0), "--total-timesteps must be at least 1"),
+    (dict(total_timesteps=10), "less than one rollout"),
+    (dict(eval_checkpoint="missing.pt"), "does not exist"),
 ])
-def test_bad_input_one_sentence_nothing_written(run_script, args, message):
-    proc = run_script("a2c", *args, "--save-model", "--track", check=False)
+def test_bad_input_one_sentence(load_script, kwargs, message):
+    a2c = load_script("a2c")
+    with pytest.raises(SystemExit, match=message):
+        a2c.check_inputs(a2c.Args(**kwargs))
+
+
+def test_bad_input_from_the_command_line_exits_nonzero_and_writes_nothing(run_script):
+    proc = run_script("a2c", "--env-id", "Blackjack-v1", "--save-model", "--track", check=False)
     assert proc.returncode != 0
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert "a2c.py needs a Box observation space; Blackjack-v1 has Tuple" in proc.stderr
+    assert "Traceback" not in proc.stderr
     assert not os.path.exists(run_script.cwd / "runs") and not os.path.exists(run_script.cwd / "wandb")
 
 
