@@ -57,8 +57,9 @@ def main():
     opts = parser.parse_args()
     (ROOT / "benchmark" / "out").mkdir(parents=True, exist_ok=True)
     lines = ["# reinforce_gaussian.py benchmark", "",
-             f"OMP_NUM_THREADS=1, one run at a time, CPU; {time.strftime('%Y-%m-%d')}. "
-             "SPS = env steps / wall seconds of the whole process (including start-up and final eval).", ""]
+             f"OMP_NUM_THREADS=1, one run at a time, CPU (2 cores, shared with other jobs: SPS is a lower bound); "
+             f"{time.strftime('%Y-%m-%d')}. SPS = env steps / wall seconds of the whole process (including "
+             "start-up and final eval).", ""]
     for name in [opts.only] if opts.only else sorted(EXPERIMENTS):
         for label, args, threshold in EXPERIMENTS[name]:
             rows = [run(args, s, threshold, ROOT / "benchmark" / "out" / f"reinforce_{name}_{label.strip('-').replace(' ', '_')}_{s}.txt")
