@@ -76,7 +76,7 @@ def main():
         f"# {opts.name}", "",
         f"Dataset: `python {' '.join(SAC_CMD)}` (seed 1; MINARI_DATASETS_PATH set).  ",
         f"CQL: `python cql.py --dataset-id {DATASET} --seed S {extra}`; offline SAC: the same with `--cql-alpha 0`.  ",
-        f"Measured {time.strftime('%Y-%m-%d')} on a shared, heavily loaded 2-core CPU machine (OMP_NUM_THREADS=1), one run at a time; "
+        f"Measured {time.strftime('%Y-%m-%d')} on a shared 2-core CPU machine under varying load from other processes (OMP_NUM_THREADS=1), one run at a time; "
         f"SPS = gradient steps per second, evaluation excluded.  ",
         f"'first eval >= {opts.threshold}' = first gradient step whose periodic evaluation (10 episodes) reached it.", "",
         f"| variant | seed | final eval (mean of 10) | best periodic eval | first eval >= {opts.threshold} at step | SPS | wall s | exit |",
