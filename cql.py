@@ -1,6 +1,6 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["torch>=2.4", "gymnasium[classic-control,box2d,mujoco]>=1.1", "tyro", "wandb", "numpy", "moviepy", "minari>=0.5", "h5py"]
+# dependencies = ["torch>=2.4", "gymnasium[classic-control,box2d,mujoco]>=1.1", "tyro", "wandb", "numpy", "moviepy", "minari[hf]>=0.5", "h5py"]
 # ///
 """Conservative Q-Learning (CQL(H)) for offline RL on Box actions, from a Minari dataset.
 
