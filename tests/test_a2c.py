@@ -105,8 +105,8 @@ class ValueOfObs(torch.nn.Module):
 
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
-    gym.register("CounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
-    envs = gym.vector.SyncVectorEnv([a2c.make_env("CounterEnv-v0", i, False, "x") for i in range(2)],
+    gym.register("A2CCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
+    envs = gym.vector.SyncVectorEnv([a2c.make_env("A2CCounterEnv-v0", i, False, "x") for i in range(2)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=0)
     T = 12
