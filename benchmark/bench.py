@@ -44,6 +44,14 @@ def first_step_reaching(steps, returns, window, threshold):
     return None
 
 
+def write_results(name, lines):
+    """Print a results table and write it to benchmark/results/<name>.md."""
+    table = "\n".join(lines)
+    print(table)
+    (ROOT / "benchmark" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmark" / "results" / f"{name}.md").write_text(table + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True, help="results file name (benchmark/results/NAME.md)")
@@ -94,10 +102,7 @@ def main():
     if opts.min_eval is not None:
         ok = sum(f is not None and f >= opts.min_eval for f in [r[1] for r in rows])
         lines.append(f"seeds with final eval >= {opts.min_eval}: {ok}/{len(rows)}")
-    table = "\n".join(lines)
-    print(table)
-    (ROOT / "benchmark" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmark" / "results" / f"{opts.name}.md").write_text(table + "\n")
+    write_results(opts.name, lines)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench import write_results  # benchmark/ is on sys.path when this file is run as a script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "pendulum/sac-replay-v0"
@@ -91,10 +92,7 @@ def main():
         ok = sum(f >= opts.threshold for f in finals)
         lines.append(f"{variant}: median final eval {np.median(finals) if finals else float('nan'):.2f}; "
                      f"seeds with final eval >= {opts.threshold}: {ok}/{len(opts.seeds)}  ")
-    table = "\n".join(lines)
-    print(table)
-    (ROOT / "benchmark" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmark" / "results" / f"{opts.name}.md").write_text(table + "\n")
+    write_results(opts.name, lines)
 
 
 if __name__ == "__main__":
