@@ -99,6 +99,8 @@ class Args:
     """the width of the two hidden layers of the actor and of each critic"""
     target_entropy_scale: float = 0.2
     """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
+    alpha_init: float = 1.0
+    """the initial temperature alpha (log(alpha) starts at its log)"""
     log_alpha_min: float = -10.0
     """lower clamp of log(alpha)"""
     log_alpha_max: float = 2.0
@@ -146,6 +148,7 @@ def validate(args):
         (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
         (not 0.0 <= args.target_entropy_scale < 1.0, f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy log|A|, never reached"),
         (args.log_alpha_min >= args.log_alpha_max, "--log-alpha-min must be below --log-alpha-max"),
+        (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
         (min(args.policy_lr, args.q_lr, args.alpha_lr) <= 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
         (args.eval_episodes < 0, f"--eval-episodes must be >= 0 (got {args.eval_episodes})"),
     ]
@@ -311,7 +314,7 @@ def main(args):
     qf = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device)
     qf_target = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device).requires_grad_(False)
     qf_target.load_state_dict(qf.state_dict())
-    log_alpha = torch.zeros((), device=device, requires_grad=True)  # alpha starts at 1
+    log_alpha = torch.tensor(float(np.log(args.alpha_init)), device=device).clamp(args.log_alpha_min, args.log_alpha_max).requires_grad_(True)
     target_entropy = args.target_entropy_scale * np.log(n_actions)
     # The three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams.
     optimizer = torch.optim.Adam([{"params": actor.parameters(), "lr": args.policy_lr},
@@ -393,7 +396,7 @@ def main(args):
                 last_print = time.time()
                 sps = global_step / (last_print - start_time)
                 eta = time.strftime("%H:%M:%S", time.gmtime((args.total_timesteps - global_step) / max(sps, 1e-9)))
-                print(f"progress: step {global_step}/{args.total_timesteps} ({100 * global_step / args.total_timesteps:.0f}%) | SPS {sps:.0f} | last return {last_return:.1f} | ETA {eta}")
+                print(f"progress: step {global_step}/{args.total_timesteps} ({100 * global_step / args.total_timesteps:.0f}%) | SPS {sps:.0f} | last return {last_return:.1f} | alpha {log_alpha.exp().item():.3g} | ETA {eta}")
     except KeyboardInterrupt:
         interrupted = True
         print(f"interrupted at global_step={global_step}", file=sys.stderr)
