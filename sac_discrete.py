@@ -149,6 +149,8 @@ def validate(args):
         (not 0.0 <= args.target_entropy_scale < 1.0, f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy log|A|, never reached"),
         (args.log_alpha_min >= args.log_alpha_max, "--log-alpha-min must be below --log-alpha-max"),
         (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
+        (args.alpha_init > 0 and not args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max,
+         f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = [{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"),
         (min(args.policy_lr, args.q_lr, args.alpha_lr) <= 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
         (args.eval_episodes < 0, f"--eval-episodes must be >= 0 (got {args.eval_episodes})"),
     ]
@@ -314,7 +316,7 @@ def main(args):
     qf = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device)
     qf_target = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device).requires_grad_(False)
     qf_target.load_state_dict(qf.state_dict())
-    log_alpha = torch.tensor(float(np.log(args.alpha_init)), device=device).clamp(args.log_alpha_min, args.log_alpha_max).requires_grad_(True)
+    log_alpha = torch.tensor(float(np.log(args.alpha_init)), device=device, requires_grad=True)
     target_entropy = args.target_entropy_scale * np.log(n_actions)
     # The three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams.
     optimizer = torch.optim.Adam([{"params": actor.parameters(), "lr": args.policy_lr},

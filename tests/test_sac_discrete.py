@@ -171,6 +171,8 @@ def test_help_lists_every_flag(load_script, run_script):
     (("--total-timesteps", "0"), "--total-timesteps must be >= 1"),
     (("--batch-size", "512", "--learning-starts", "100"), "--learning-starts 100 must be >= --batch-size 512"),
     (("--target-entropy-scale", "1.0"), "--target-entropy-scale must be in [0, 1)"),
+    (("--alpha-init", "0"), "--alpha-init must be > 0"),
+    (("--alpha-init", "10"), "--alpha-init 10.0 is outside exp([--log-alpha-min, --log-alpha-max])"),
     (("--eval-checkpoint", "missing.pt"), "checkpoint 'missing.pt' not found"),
 ])
 def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
