@@ -56,8 +56,9 @@ def write_table(a, rows, res_dir):
     median_reach = statistics.median([r if r is not None else float("inf") for r in reached])
     lines = [f"# sac_discrete.py on {a.env_id}", "",
              f"Command: `{' '.join(['python sac_discrete.py --env-id', a.env_id, '--seed S', *a.extra])}`",
-             "(OMP_NUM_THREADS=1, one process at a time, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up "
-             "and eval; \"MA10\" = moving average of the last 10 training episodes, stochastic policy)", "",
+             "(OMP_NUM_THREADS=1, the seeds one after another, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up "
+             "and eval, or with --from-logs the training loop's own SPS line; \"MA10\" = moving average of the last 10 "
+             "training episodes, stochastic policy)", *([a.note] if a.note else []), "",
              f"| seed | final greedy eval | step MA10 >= {a.threshold:g} | MA10 at the end | SPS | wall s |", "|---|---|---|---|---|---|"]
     lines += [f"| {s} | {f:.1f} | {r if r is not None else 'never'} | {m:.1f} | {sps:.0f} | {'-' if w is None else f'{w:.0f}'} |"
               + ("" if rc == 0 else f" exit {rc}") for s, f, r, m, sps, w, rc in rows]
@@ -77,6 +78,7 @@ def main():
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--name", default="sac_discrete_cartpole", help="results file: benchmark/results/<name>.md")
     p.add_argument("--from-logs", action="store_true", help="only rebuild the table from benchmark/out/<name>/seed*.log")
+    p.add_argument("--note", default="", help="a line added under the table's caption (e.g. how the runs were made)")
     p.add_argument("extra", nargs="*", help="flags passed to sac_discrete.py (after --)")
     a = p.parse_args()
     out_dir, res_dir = ROOT / "benchmark" / "out" / a.name, ROOT / "benchmark" / "results"
