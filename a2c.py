@@ -322,7 +322,7 @@ def save_checkpoint(path, agent, args, envs):
 
 
 def eval_checkpoint(args, device):
-    ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=True)
+    ckpt = torch.load(args.eval_checkpoint, map_location="cpu", weights_only=True)  # the rms stats go to numpy
     saved = ckpt["args"]
     env = gym.make(saved["env_id"])
     agent = Agent(env.observation_space, env.action_space, saved["hidden_size"], saved["shared_torso"]).to(device)
