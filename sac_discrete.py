@@ -40,7 +40,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -107,6 +107,9 @@ class Args:
     """lower clamp of log(alpha)"""
     log_alpha_max: float = 2.0
     """upper clamp of log(alpha)"""
+    target_q: Literal["min", "mean"] = "min"
+    """how the twin target critics combine in the soft value: min (clipped double Q, as in SAC) or mean (the
+    'double average' target of Zhou et al. 2022, arXiv 2209.10081, which underestimates less)"""
 
 
 def make_env(env_id, idx, capture_video, run_name):
@@ -233,9 +236,11 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
 
-def soft_value(next_probs, next_log_pi, next_q_target, alpha):
-    """V(s') = sum_a pi(a|s') [min_k Q_targ_k(s', a) - alpha log pi(a|s')]  (Christodoulou 2019, eq. 10). q: [2, B, A]."""
-    return (next_probs * (next_q_target.min(0).values - alpha * next_log_pi)).sum(-1)
+def soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
+    """V(s') = sum_a pi(a|s') [min_k Q_targ_k(s', a) - alpha log pi(a|s')]  (Christodoulou 2019, eq. 10). q: [2, B, A].
+    reduce="mean" replaces the min over the twin critics by their mean (--target-q)."""
+    q = next_q_target.min(0).values if reduce == "min" else next_q_target.mean(0)
+    return (next_probs * (q - alpha * next_log_pi)).sum(-1)
 
 
 def critic_loss(q, actions, rewards, terminated, next_v, gamma):
@@ -334,7 +339,7 @@ def main(args):
         probs, log_pi = actor(torch.cat([obs, next_obs]))
         (probs, next_probs), (log_pi, next_log_pi) = probs.split(args.batch_size), log_pi.split(args.batch_size)
         with torch.no_grad():
-            next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), alpha)
+            next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), alpha, args.target_q)
         q = qf(obs)
         losses = (critic_loss(q, actions, rewards, terminations, next_v, args.gamma),
                   actor_loss(probs, log_pi, q, alpha), alpha_loss(log_alpha, probs, log_pi, target_entropy))

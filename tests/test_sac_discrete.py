@@ -34,6 +34,9 @@ def test_soft_value_by_hand(load_script):
     # first state by hand: 0.2*(1.0-0.4 ln .2) + 0.3*(1.0-0.4 ln .3) + 0.5*(2.5-0.4 ln .5)
     assert expected[0] == pytest.approx(0.2 * (1 + 0.4 * 1.6094379) + 0.3 * (1 + 0.4 * 1.2039728) + 0.5 * (2.5 + 0.4 * 0.6931472))
     assert sd.soft_value(probs, log_pi, q, ALPHA).tolist() == pytest.approx(expected)
+    mean = [sum(PROBS[b][a] * ((Q1[b][a] + Q2[b][a]) / 2 - ALPHA * math.log(PROBS[b][a])) for a in range(3)) for b in range(2)]
+    assert sd.soft_value(probs, log_pi, q, ALPHA, "mean").tolist() == pytest.approx(mean)  # --target-q mean
+    assert mean[0] > expected[0] or mean[1] > expected[1]  # the example's critics disagree somewhere
 
 
 def test_critic_loss_bootstraps_truncation_not_termination(load_script):
