@@ -188,6 +188,14 @@ def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
     assert os.listdir(tmp_path) == []  # nothing written: no runs/, no wandb/
 
 
+def test_target_q_accepts_only_min_or_mean(load_script, capsys):
+    sd = load_script("sac_discrete")
+    assert tyro.cli(sd.Args, args=["--target-q", "mean"]).target_q == "mean"
+    with pytest.raises(SystemExit) as exc:
+        tyro.cli(sd.Args, args=["--target-q", "max"])
+    assert exc.value.code == 2 and "max" in capsys.readouterr().err
+
+
 def test_bad_input_exit(run_script):
     proc = run_script("sac_discrete", "--env-id", "Pendulum-v1", "--track", check=False)
     assert proc.returncode == 1 and "use sac_continuous.py" in proc.stderr and "Traceback" not in proc.stderr
@@ -195,7 +203,7 @@ def test_bad_input_exit(run_script):
 
 
 def test_smoke_save_and_eval_checkpoint(run_script):
-    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda").stdout
+    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean").stdout
     assert "global_step=" in out and "episodic_return=" in out and "episodic_length=" in out
     assert len(parse_metric(out, "eval/episodic_return")) == 1
     (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_discrete.pt"))
