@@ -27,6 +27,12 @@ Choices and deviations (evidence: benchmark/results/sac_discrete_*.md, runs by b
   with 0.5 (it ended at 403), seed 4 did at 46k with 0.5 but not with 0.2.
 - log(alpha) starts at log(--alpha-init) = 0 (alpha = 1) and is clamped to [--log-alpha-min, --log-alpha-max]
   after every step, a safety net against a runaway temperature.
+- --target-q min (clipped double Q) is the default; --target-q mean averages the twin target critics instead
+  (with a 50k buffer on LunarLander-v3 it landed on 1 of seeds 1-3, like min: no reason to change the default).
+- LunarLander-v3 is not solved reliably: a run either learns to land (greedy evals 250-280) or hovers until the
+  time limit. The best setting tried, --buffer-size 50000, landed on 1 of seeds 1-3 in 300k steps; the default 1M
+  buffer on 0 of 1 (sac_discrete_lunarlander*.md). The buffer default stays 1M: on CartPole's 50k steps both are the
+  same computation, and the LunarLander evidence is too thin to change it.
 - Time-limit truncation bootstraps from the real final observation; only termination stops bootstrapping.
 - One gradient step per vector-env step. The three losses touch disjoint parameters (every cross term is detached),
   so they are summed and take one backward pass and one Adam step; the actor loss uses Q(s, .) from this step's
