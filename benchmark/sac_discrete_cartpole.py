@@ -1,20 +1,22 @@
 """Multi-seed benchmark of sac_discrete.py on CartPole-v1 (issue 3's "Done when").
 
-Runs `python sac_discrete.py --env-id CartPole-v1 --seed S [extra flags]` for each seed, one process at a time with
-OMP_NUM_THREADS=1, keeps the raw output under benchmark/out/, and prints and writes a markdown table (final greedy
-eval, the step at which the 10-episode training moving average first reached the threshold, SPS) to
-benchmark/results/<name>.md.
+Runs `python sac_discrete.py --env-id CartPole-v1 --seed S [extra flags]` for each seed, one process at a time
+(--jobs N: N at once) with OMP_NUM_THREADS=1, keeps the raw output under benchmark/out/, and prints and writes a
+markdown table (final greedy eval, the step at which the 10-episode training moving average first reached the
+threshold, SPS) to benchmark/results/<name>.md.
 
     python benchmark/sac_discrete_cartpole.py                        # the default budget, seeds 1-5
     python benchmark/sac_discrete_cartpole.py --name sac_discrete_ent0.3 --seeds 1 2 3 -- --target-entropy-scale 0.3
 """
 
 import argparse
+import concurrent.futures
 import os
 import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -56,7 +58,7 @@ def write_table(a, rows, res_dir):
     median_reach = statistics.median([r if r is not None else float("inf") for r in reached])
     lines = [f"# sac_discrete.py on {a.env_id}", "",
              f"Command: `{' '.join(['python sac_discrete.py --env-id', a.env_id, '--seed S', *a.extra])}`",
-             "(OMP_NUM_THREADS=1, the seeds one after another, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up "
+             f"(OMP_NUM_THREADS=1, {'the seeds one after another' if a.jobs == 1 else f'{a.jobs} seeds at a time'}, shared 2-core CPU; SPS = env steps / wall seconds incl. start-up "
              "and eval, or with --from-logs the training loop's own SPS line; \"MA10\" = moving average of the last 10 "
              "training episodes, stochastic policy)", *([a.note] if a.note else []), "",
              f"| seed | final greedy eval | step MA10 >= {a.threshold:g} | MA10 at the end | SPS | wall s |", "|---|---|---|---|---|---|"]
@@ -78,6 +80,7 @@ def main():
     p.add_argument("--threshold", type=float, default=475.0)
     p.add_argument("--name", default="sac_discrete_cartpole", help="results file: benchmark/results/<name>.md")
     p.add_argument("--from-logs", action="store_true", help="only rebuild the table from benchmark/out/<name>/seed*.log")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run at once (each SPS is then a lower bound)")
     p.add_argument("--note", default="", help="a line added under the table's caption (e.g. how the runs were made)")
     p.add_argument("extra", nargs="*", help="flags passed to sac_discrete.py (after --)")
     a = p.parse_args()
@@ -85,21 +88,29 @@ def main():
     out_dir.mkdir(parents=True, exist_ok=True)
     res_dir.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    rows = []
-    for seed in a.seeds:
+    if a.from_logs:
+        rows = [row_from_log(seed, out_dir / f"seed{seed}.log", a.threshold) for seed in a.seeds
+                if (out_dir / f"seed{seed}.log").exists()]
+        print(write_table(a, rows, res_dir))
+        return
+    rows, lock = [], threading.Lock()
+
+    def run_seed(seed):
         log = out_dir / f"seed{seed}.log"
-        if a.from_logs:
-            if log.exists():
-                rows.append(row_from_log(seed, log, a.threshold))
-            continue
         cmd = [sys.executable, str(ROOT / "sac_discrete.py"), "--env-id", a.env_id, "--seed", str(seed), *a.extra]
         print("$", " ".join(cmd[1:]), flush=True)
         t0 = time.time()
         with open(log, "w") as f:  # streamed, so a long run can be followed with tail -f
             rc = subprocess.run(cmd, cwd=out_dir, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
-        rows.append(row_from_log(seed, log, a.threshold, time.time() - t0, rc))
-        print("seed {}: final eval {:.1f}, step to threshold {}, last MA10 {:.1f}, SPS {:.0f}, wall {:.0f}s, rc {}".format(*rows[-1]), flush=True)
-        write_table(a, rows, res_dir)  # after every seed, so an interrupted benchmark keeps its table
+        row = row_from_log(seed, log, a.threshold, time.time() - t0, rc)
+        with lock:
+            rows.append(row)
+            rows.sort()
+            print("seed {}: final eval {:.1f}, step to threshold {}, last MA10 {:.1f}, SPS {:.0f}, wall {:.0f}s, rc {}".format(*row), flush=True)
+            write_table(a, rows, res_dir)  # after every seed, so an interrupted benchmark keeps its table
+
+    with concurrent.futures.ThreadPoolExecutor(a.jobs) as pool:
+        list(pool.map(run_seed, a.seeds))
     print(write_table(a, rows, res_dir))
 
 
