@@ -34,9 +34,6 @@ Choices and deviations (evidence: benchmark/results/sac_discrete_*.md, runs by b
   buffer on 0 of 1 (sac_discrete_lunarlander*.md). The buffer default stays 1M: on CartPole's 50k steps both are the
   same computation, and the LunarLander evidence is too thin to change it.
 - Time-limit truncation bootstraps from the real final observation; only termination stops bootstrapping.
-- --n-step n (default 1, the paper's target) bootstraps after n steps: r_t + ... + gamma^(m-1) r_(t+m-1) +
-  gamma^m V(s_(t+m)), m = n or fewer where the episode ends first (never across two episodes). As in Rainbow-style
-  n-step DQN, the intermediate steps are neither off-policy corrected nor given their entropy bonus.
 - One gradient step per vector-env step. The three losses touch disjoint parameters (every cross term is detached),
   so they are summed and take one backward pass and one Adam step; the actor loss uses Q(s, .) from this step's
   critic forward pass, i.e. from before this step's critic update (the paper re-evaluates the updated critics).
@@ -44,7 +41,6 @@ Choices and deviations (evidence: benchmark/results/sac_discrete_*.md, runs by b
   why the default networks are 64-64 (CartPole-sized; try --hidden-dim 256 for harder envs).
 """
 
-import collections
 import os
 import random
 import sys
@@ -91,8 +87,6 @@ class Args:
     """the number of parallel envs"""
     gamma: float = 0.99
     """the discount factor"""
-    n_step: int = 1
-    """bootstrap the critic target after n env steps (n-step returns; 1 = the one-step target of the paper)"""
     eval_episodes: int = 10
     """the number of greedy episodes of the final evaluation"""
     buffer_size: int = 1_000_000
@@ -161,7 +155,6 @@ def validate(args):
         (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size {args.batch_size}: raise the buffer or lower the batch"),
         (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of {args.num_envs} envs"),
         (args.learning_starts < args.batch_size, f"--learning-starts {args.learning_starts} must be >= --batch-size {args.batch_size} (the first batch is sampled then)"),
-        (args.n_step < 1, f"--n-step must be >= 1 (got {args.n_step})"),
         (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
         (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
         (not 0.0 <= args.target_entropy_scale < 1.0, f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy log|A|, never reached"),
@@ -218,11 +211,10 @@ class TwinQ(nn.Module):
 
 
 class ReplayBuffer:
-    """Preallocated ring buffer of real transitions (s, a, r, s', terminated, discount).
+    """Preallocated ring buffer of real transitions (s, a, r, s', terminated).
 
-    s' is always a true successor of s in the same episode (the final observation when the episode ended), so a
-    stored transition never spans two episodes. With n-step returns, r is the discounted sum of the m <= n rewards
-    between s and s' and discount = gamma^m. Rows are added in the order given.
+    s' is always the true successor of s in the same episode (the final observation when the episode ended), so a
+    stored transition never spans two episodes. Rows are added num_envs at a time, env 0 first.
     """
 
     def __init__(self, size, obs_dim, device):
@@ -232,15 +224,14 @@ class ReplayBuffer:
         self.actions = torch.zeros(size, dtype=torch.long, device=device)
         self.rewards = torch.zeros(size, device=device)
         self.terminations = torch.zeros(size, device=device)
-        self.discounts = torch.zeros(size, device=device)
 
     def __len__(self):
         return self.size if self.full else self.pos
 
-    def add(self, obs, next_obs, actions, rewards, terminations, discounts):
+    def add(self, obs, next_obs, actions, rewards, terminations):
         idx = (self.pos + np.arange(len(obs))) % self.size
-        for name, value in zip(("obs", "next_obs", "actions", "rewards", "terminations", "discounts"),
-                               (obs, next_obs, actions, rewards, terminations, discounts)):
+        for name, value in zip(("obs", "next_obs", "actions", "rewards", "terminations"),
+                               (obs, next_obs, actions, rewards, terminations)):
             buf = getattr(self, name)
             buf[idx] = torch.as_tensor(np.asarray(value), dtype=buf.dtype, device=self.device)
         self.full = self.full or self.pos + len(obs) >= self.size
@@ -248,34 +239,7 @@ class ReplayBuffer:
 
     def sample(self, batch_size):
         idx = torch.randint(0, len(self), (batch_size,), device=self.device)
-        return (self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx],
-                self.discounts[idx])
-
-
-class NStepQueue:
-    """Turns each env's stream of one-step transitions into n-step ones, never across an episode's end.
-
-    push() takes one vector step and returns the transitions that became complete, as the columns of
-    ReplayBuffer.add (s_t, s_{t+m}, a_t, sum_{k<m} gamma^k r_{t+k}, terminated, gamma^m), or None: m = n while the episode goes on; when it ends
-    (terminated or truncated) every pending transition is flushed with the m steps it has, and s_{t+m} is the real
-    final observation. With n = 1 this is exactly the one-step transition of the step.
-    """
-
-    def __init__(self, n, gamma, num_envs):
-        self.n, self.gamma = n, gamma
-        self.pending = [collections.deque() for _ in range(num_envs)]  # per env: (s, a, r) not yet n steps old
-
-    def push(self, obs, actions, rewards, real_next_obs, terminations, truncations):
-        out = []
-        for i, queue in enumerate(self.pending):
-            queue.append((obs[i], actions[i], float(rewards[i])))
-            ended = bool(terminations[i] or truncations[i])
-            while len(queue) == self.n or (ended and queue):
-                ret = sum(self.gamma ** k * r for k, (_, _, r) in enumerate(queue))
-                m = len(queue)
-                s, a, _ = queue.popleft()
-                out.append((s, real_next_obs[i], a, ret, bool(terminations[i]), self.gamma ** m))
-        return [np.array(column) for column in zip(*out)] if out else None
+        return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
 
 def soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
@@ -285,11 +249,10 @@ def soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
     return (next_probs * (q - alpha * next_log_pi)).sum(-1)
 
 
-def critic_loss(q, actions, rewards, terminated, next_v, discount):
-    """Sum over the twin critics of the mean squared soft Bellman error; q: [2, B, A]. discount is gamma^m, per row
-    for m-step returns. Only termination stops bootstrapping: for a truncated episode next_v is the value of its
-    real final observation."""
-    target = (rewards + discount * (1.0 - terminated) * next_v).detach()
+def critic_loss(q, actions, rewards, terminated, next_v, gamma):
+    """Sum over the twin critics of the mean squared soft Bellman error; q: [2, B, A]. Only termination stops
+    bootstrapping: for a truncated episode next_v is the value of its real final observation."""
+    target = (rewards + gamma * (1.0 - terminated) * next_v).detach()
     q_taken = q.gather(2, actions.view(1, -1, 1).expand(q.shape[0], -1, 1)).squeeze(2)  # [2, B]
     return ((q_taken - target) ** 2).mean(1).sum()
 
@@ -374,10 +337,9 @@ def main(args):
                                   {"params": [log_alpha], "lr": args.alpha_lr}])
     q_params, q_target_params = list(qf.parameters()), list(qf_target.parameters())
     rb = ReplayBuffer(args.buffer_size, obs_dim, device)
-    n_step_queue = NStepQueue(args.n_step, args.gamma, args.num_envs)
 
     def update():
-        obs, actions, rewards, next_obs, terminations, discounts = rb.sample(args.batch_size)
+        obs, actions, rewards, next_obs, terminations = rb.sample(args.batch_size)
         alpha = log_alpha.detach().exp()
         # One actor pass over s and s': pi(.|s') feeds the target (no gradient), pi(.|s) the actor and alpha losses.
         probs, log_pi = actor(torch.cat([obs, next_obs]))
@@ -385,7 +347,7 @@ def main(args):
         with torch.no_grad():
             next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), alpha, args.target_q)
         q = qf(obs)
-        losses = (critic_loss(q, actions, rewards, terminations, next_v, discounts),
+        losses = (critic_loss(q, actions, rewards, terminations, next_v, args.gamma),
                   actor_loss(probs, log_pi, q, alpha), alpha_loss(log_alpha, probs, log_pi, target_entropy))
         optimizer.zero_grad(set_to_none=True)
         sum(losses).backward()
@@ -428,12 +390,10 @@ def main(args):
                     print(f"global_step={global_step}, episodic_return={last_return:.2f}, episodic_length={length}")
                     if wandb:
                         wandb.log({"charts/episodic_return": last_return, "charts/episodic_length": length}, step=global_step)
-            ready = n_step_queue.push(obs, actions, rewards, real_next_obs, terminations, truncations)
-            if ready is not None:
-                rb.add(*ready)
+            rb.add(obs, real_next_obs, actions, rewards, terminations)
             obs = next_obs
 
-            if global_step > args.learning_starts and len(rb) >= args.batch_size:
+            if global_step > args.learning_starts:
                 updates += 1
                 losses, entropy = update()
                 if updates % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them

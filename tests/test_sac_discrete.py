@@ -119,14 +119,13 @@ def test_buffer_ring(load_script):
     rb = sd.ReplayBuffer(5, 2, torch.device("cpu"))
     for t in range(4):  # 8 rows into 5 slots: the oldest 3 are overwritten
         rows = np.array([[2 * t, 0], [2 * t + 1, 0]], dtype=np.float32)
-        rb.add(rows, rows + 100, np.array([t, t]), np.array([1.0, 1.0]), np.array([False, True]), np.array([0.9, 0.81]))
+        rb.add(rows, rows + 100, np.array([t, t]), np.array([1.0, 1.0]), np.array([False, True]))
     assert len(rb) == 5 and rb.pos == 3
     assert sorted(rb.obs[:, 0].tolist()) == [3, 4, 5, 6, 7]
     assert torch.equal(rb.next_obs, rb.obs + torch.tensor([100.0, 100.0]))
-    obs, actions, rewards, next_obs, terminations, discounts = rb.sample(64)
+    obs, actions, rewards, next_obs, terminations = rb.sample(64)
     assert torch.equal(next_obs, obs + 100) and set(obs[:, 0].tolist()) <= {3, 4, 5, 6, 7}
     assert torch.equal(terminations, (obs[:, 0] % 2 == 1).float())
-    assert torch.allclose(discounts, torch.where(terminations.bool(), 0.81, 0.9))
 
 
 def test_stored_transitions_follow_cartpole_physics(load_script, tmp_path, monkeypatch):
@@ -137,10 +136,9 @@ def test_stored_transitions_follow_cartpole_physics(load_script, tmp_path, monke
     stored = []
 
     class RecordingBuffer(sd.ReplayBuffer):
-        def add(self, obs, next_obs, actions, rewards, terminations, discounts):
-            assert np.allclose(discounts, 0.99)  # the default --n-step 1
+        def add(self, obs, next_obs, actions, rewards, terminations):
             stored.extend(zip(np.array(obs), np.array(next_obs), np.array(actions), np.array(terminations)))
-            super().add(obs, next_obs, actions, rewards, terminations, discounts)
+            super().add(obs, next_obs, actions, rewards, terminations)
 
     monkeypatch.setattr(sd, "ReplayBuffer", RecordingBuffer)
     monkeypatch.chdir(tmp_path)
@@ -162,36 +160,6 @@ def test_stored_transitions_follow_cartpole_physics(load_script, tmp_path, monke
         assert sum(terminated) > 0 and sum(e and not t for e, t in zip(ended, terminated)) > 0  # both endings occur (20-step limit)
 
 
-def test_n_step_queue_by_hand(load_script):
-    """Two envs, n = 3, gamma = 0.5. Env 0 terminates after 4 steps, then its next episode is truncated after 2;
-    env 1 never ends. Every expected row is written out: (s, s', a, discounted reward sum, terminated, gamma^m)."""
-    sd = load_script("sac_discrete")
-    q = sd.NStepQueue(3, 0.5, 2)
-    # per vector step: obs of env 0 / env 1, rewards, terminated, truncated, real next obs (final obs where ended)
-    steps = [([0, 50], [1, 1], [0, 0], [0, 0], [1, 51]),
-             ([1, 51], [2, 1], [0, 0], [0, 0], [2, 52]),
-             ([2, 52], [4, 1], [0, 0], [0, 0], [3, 53]),
-             ([3, 53], [8, 1], [1, 0], [0, 0], [4, 54]),  # env 0 terminates; its real final observation is 4
-             ([100, 54], [16, 1], [0, 0], [0, 0], [101, 55]),  # env 0's new episode starts at 100
-             ([101, 55], [32, 1], [0, 0], [1, 0], [102, 56])]  # env 0 is truncated; final observation 102
-    got = []
-    for t, (obs, rewards, term, trunc, real_next) in enumerate(steps):
-        out = q.push(np.array(obs, float)[:, None], np.array([t, 10 + t]), np.array(rewards, float), np.array(real_next, float)[:, None],
-                     np.array(term, bool), np.array(trunc, bool))
-        got.append([] if out is None else [(o[0], n[0], a, r, te, d) for o, n, a, r, te, d in zip(*out)])
-    assert got[0] == [] and got[1] == []
-    assert got[2] == [(0, 3, 0, 1 + 0.5 * 2 + 0.25 * 4, False, 0.125), (50, 53, 10, 1.75, False, 0.125)]
-    assert got[3] == [(1, 4, 1, 2 + 0.5 * 4 + 0.25 * 8, True, 0.125), (2, 4, 2, 4 + 0.5 * 8, True, 0.25),
-                      (3, 4, 3, 8, True, 0.5), (51, 54, 11, 1.75, False, 0.125)]
-    assert got[4] == [(52, 55, 12, 1.75, False, 0.125)]  # env 0 holds one step of its new episode
-    assert got[5] == [(100, 102, 4, 16 + 0.5 * 32, False, 0.25), (101, 102, 5, 32, False, 0.5),
-                      (53, 56, 13, 1.75, False, 0.125)]  # truncated: not terminated, bootstrapped with gamma^m
-    one = sd.NStepQueue(1, 0.5, 2)  # n = 1: each step's own transitions, discount gamma
-    obs, real_next = np.array([[0.0], [1.0]]), np.array([[5.0], [6.0]])
-    out = one.push(obs, np.array([0, 1]), np.array([3.0, 4.0]), real_next, np.array([True, False]), np.array([False, False]))
-    assert [x.tolist() for x in out] == [obs.tolist(), real_next.tolist(), [0, 1], [3.0, 4.0], [True, False], [0.5, 0.5]]
-
-
 def test_help_lists_every_flag(load_script, run_script):
     sd = load_script("sac_discrete")
     out = run_script("sac_discrete", "--help").stdout
@@ -206,7 +174,6 @@ def test_help_lists_every_flag(load_script, run_script):
     (("--total-timesteps", "0"), "--total-timesteps must be >= 1"),
     (("--batch-size", "512", "--learning-starts", "100"), "--learning-starts 100 must be >= --batch-size 512"),
     (("--target-entropy-scale", "1.0"), "--target-entropy-scale must be in [0, 1)"),
-    (("--n-step", "0"), "--n-step must be >= 1"),
     (("--alpha-init", "0"), "--alpha-init must be > 0"),
     (("--alpha-init", "10"), "--alpha-init 10.0 is outside exp([--log-alpha-min, --log-alpha-max])"),
     (("--eval-checkpoint", "missing.pt"), "checkpoint 'missing.pt' not found"),
@@ -236,8 +203,7 @@ def test_bad_input_exit(run_script):
 
 
 def test_smoke_save_and_eval_checkpoint(run_script):
-    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean",
-                     "--n-step", 3).stdout
+    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean").stdout
     assert "global_step=" in out and "episodic_return=" in out and "episodic_length=" in out
     assert len(parse_metric(out, "eval/episodic_return")) == 1
     (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_discrete.pt"))
