@@ -113,6 +113,9 @@ class Args:
     """lower clamp of log(alpha)"""
     log_alpha_max: float = 2.0
     """upper clamp of log(alpha)"""
+    backup_entropy: bool = True
+    """keep the entropy bonus -alpha log pi in the soft value of the critic target (the paper); --no-backup-entropy
+    uses V(s') = sum_a pi(a|s') Q(s', a) and keeps the entropy only in the actor loss (Yu et al. 2022, arXiv 2201.12434)"""
     target_q: Literal["min", "mean"] = "min"
     """how the twin target critics combine in the soft value: min (clipped double Q, as in SAC) or mean (the
     'double average' target of Zhou et al. 2022, arXiv 2209.10081, which underestimates less)"""
@@ -345,7 +348,8 @@ def main(args):
         probs, log_pi = actor(torch.cat([obs, next_obs]))
         (probs, next_probs), (log_pi, next_log_pi) = probs.split(args.batch_size), log_pi.split(args.batch_size)
         with torch.no_grad():
-            next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), alpha, args.target_q)
+            backup_alpha = alpha if args.backup_entropy else 0.0  # no entropy reward: no bonus for staying alive
+            next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), backup_alpha, args.target_q)
         q = qf(obs)
         losses = (critic_loss(q, actions, rewards, terminations, next_v, args.gamma),
                   actor_loss(probs, log_pi, q, alpha), alpha_loss(log_alpha, probs, log_pi, target_entropy))

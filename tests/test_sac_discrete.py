@@ -37,6 +37,28 @@ def test_soft_value_by_hand(load_script):
     mean = [sum(PROBS[b][a] * ((Q1[b][a] + Q2[b][a]) / 2 - ALPHA * math.log(PROBS[b][a])) for a in range(3)) for b in range(2)]
     assert sd.soft_value(probs, log_pi, q, ALPHA, "mean").tolist() == pytest.approx(mean)  # --target-q mean
     assert mean[0] > expected[0] or mean[1] > expected[1]  # the example's critics disagree somewhere
+    # --no-backup-entropy backs up with alpha = 0: the expected Q alone, 0.2*1.0 + 0.3*1.0 + 0.5*2.5 for the first state
+    no_bonus = [sum(PROBS[b][a] * min(Q1[b][a], Q2[b][a]) for a in range(3)) for b in range(2)]
+    assert no_bonus[0] == pytest.approx(1.75)
+    assert sd.soft_value(probs, log_pi, q, 0.0).tolist() == pytest.approx(no_bonus)
+
+
+@pytest.mark.parametrize("backup_entropy", [True, False])
+def test_backup_entropy_flag_reaches_the_target(load_script, tmp_path, monkeypatch, backup_entropy):
+    """The critic target gets alpha's entropy bonus by default and none with --no-backup-entropy."""
+    sd = load_script("sac_discrete")
+    seen, original = [], sd.soft_value
+
+    def recording_soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
+        seen.append(float(alpha))
+        return original(next_probs, next_log_pi, next_q_target, alpha, reduce)
+
+    monkeypatch.setattr(sd, "soft_value", recording_soft_value)
+    monkeypatch.chdir(tmp_path)
+    sd.main(sd.Args(total_timesteps=260, learning_starts=250, batch_size=32, hidden_dim=16, eval_episodes=0,
+                    cuda=False, backup_entropy=backup_entropy))
+    assert len(seen) == 10
+    assert all(a > 0.9 for a in seen) if backup_entropy else all(a == 0.0 for a in seen)  # alpha starts at 1
 
 
 def test_critic_loss_bootstraps_truncation_not_termination(load_script):
@@ -203,7 +225,8 @@ def test_bad_input_exit(run_script):
 
 
 def test_smoke_save_and_eval_checkpoint(run_script):
-    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean").stdout
+    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean",
+                     "--no-backup-entropy").stdout
     assert "global_step=" in out and "episodic_return=" in out and "episodic_length=" in out
     assert len(parse_metric(out, "eval/episodic_return")) == 1
     (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_discrete.pt"))
