@@ -29,18 +29,15 @@ Choices and deviations (evidence: benchmark/results/sac_discrete_*.md, runs by b
   after every step, a safety net against a runaway temperature.
 - --target-q min (clipped double Q) is the default; --target-q mean averages the twin target critics instead
   (with a 50k buffer on LunarLander-v3 it landed on 1 of seeds 1-3, like min: no reason to change the default).
-- LunarLander-v3 is not solved reliably: a run either learns to land (greedy evals 220-280), or hovers, or lands
-  without switching the engines off (the +100 for coming to rest needs about 25 no-op steps in a row). With a 50k
-  buffer and each of: defaults, --target-q mean, target entropy 0.05, both, --no-backup-entropy, the final greedy
-  eval reached 200 on exactly 1 of seeds 1-3 in 300k steps (sac_discrete_lunarlander*.md). Two failed final
-  checkpoints (sac_discrete_lunarlander_buf50k_ent0.05_qmean.md, seeds 2 and 3) show why: on the ground one actor
-  puts 0.96 on an action whose Q is 30 below another's (softmax lock-in once alpha is small), the other fires the
-  main engine forever because Q(no-op) there is -84 against -19, a value for an action it never takes and no data
-  corrects. The buffer default stays 1M: on CartPole's 50k steps it is the same computation.
-- --no-backup-entropy drops -alpha log pi from the critic target and keeps the entropy only in the actor loss
-  ("SACLite", Yu et al. 2022, arXiv 2201.12434). With the entropy in the target, every step alive earns a bonus, so
-  in episodic tasks ending an episode (landing included) costs the future bonus; at the start alpha = 1 and the
-  bonus, about alpha log|A| / (1 - gamma) = 139 on LunarLander, outweighs the +100 for landing.
+- LunarLander-v3 is not solved reliably: a run learns to land (greedy evals 220-280), or hovers, or lands and keeps
+  its engines on. With a 50k buffer and each of: defaults, --target-q mean, target entropy 0.05, both,
+  --no-backup-entropy, the greedy eval reached 200 on exactly 1 of seeds 1-3 in 300k steps; failed checkpoints show
+  an actor locked onto an action its critic ranks far lower, and unexplored actions' values never corrected
+  (README.md, sac_discrete_lunarlander*.md). The buffer default stays 1M: on CartPole's 50k steps it is the same.
+- --no-backup-entropy drops -alpha log pi from the critic target and keeps it only in the actor loss ("SACLite",
+  Yu et al. 2022, arXiv 2201.12434): with it in the target, ending an episode (landing too) forfeits the bonus of
+  every later step, about alpha log|A| / (1 - gamma) = 139 on LunarLander at the start (alpha = 1), more than the
+  +100 for landing. It did not change LunarLander's 1-of-3 outcome, so the default keeps the paper's soft target.
 - Time-limit truncation bootstraps from the real final observation; only termination stops bootstrapping.
 - One gradient step per vector-env step. The three losses touch disjoint parameters (every cross term is detached),
   so they are summed and take one backward pass and one Adam step; the actor loss uses Q(s, .) from this step's
