@@ -36,7 +36,7 @@ Choices and deviations (evidence: benchmark/results/sac_discrete_*.md, runs by b
   Yu et al. 2022, arXiv 2201.12434): with it in the target, ending an episode (landing too) forfeits the bonus of
   every later step, about alpha log|A| / (1 - gamma) = 139 on LunarLander at the start (alpha = 1), more than the
   +100 for landing. Without it a higher entropy target costs no such incentive and keeps every action tried.
-  Defaults (the paper's soft target, 0.2, 1M buffer) stay until the flags are measured on more envs than one.
+  Both flags on CartPole: greedy eval 500 on seeds 1-5 too (median step to MA10 475: 27.8k). Defaults unchanged.
 - Time-limit truncation bootstraps from the real final observation; only termination stops bootstrapping.
 - One gradient step per vector-env step. The three losses touch disjoint parameters (every cross term is detached),
   so they are summed and take one backward pass and one Adam step; the actor loss uses Q(s, .) from this step's
