@@ -229,12 +229,12 @@ def test_smoke_track_save_and_eval_checkpoint(run_script, minari_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 def test_smoke_cuda(run_script, minari_path):
     write_dataset("test/narrow-v0", "Pendulum-v1", gaussian_episodes("Pendulum-v1", 2, 0.3))
+    env = {"MINARI_DATASETS_PATH": str(minari_path)}
     proc = run_script("cql", "--dataset-id", "test/narrow-v0", "--total-timesteps", "30", "--batch-size", "16",
-                      "--hidden-dim", "16", "--eval-freq", "15", "--eval-episodes", "1", "--cuda", "--save-model",
-                      env={"MINARI_DATASETS_PATH": str(minari_path)})
+                      "--hidden-dim", "16", "--eval-freq", "15", "--eval-episodes", "1", "--cuda", "--save-model", env=env)
     assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
     (checkpoint,) = glob.glob(str(run_script.cwd / "runs" / "*" / "cql.pt"))
-    proc = run_script("cql", "--eval-checkpoint", checkpoint, "--eval-episodes", "1", env={"MINARI_DATASETS_PATH": str(minari_path)})
+    proc = run_script("cql", "--eval-checkpoint", checkpoint, "--eval-episodes", "1", env=env)
     assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
 
 
