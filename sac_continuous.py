@@ -1,25 +1,29 @@
 # /// script
 # requires-python = ">=3.10"
-# dependencies = ["torch>=2.4", "gymnasium[classic-control,box2d,mujoco]>=1.1", "tyro", "wandb", "numpy", "moviepy", "minari>=0.5", "h5py"]
+# dependencies = ["torch>=2.4,<2.14", "gymnasium[classic-control,box2d,mujoco]>=1.1,<2", "tyro>=0.8", "wandb>=0.17",
+#   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minari>=0.5,<0.6", "h5py>=3.8"]
 # ///
-"""Soft Actor-Critic for continuous (Box) action spaces.
-
-SAC maximises reward plus policy entropy: a tanh-squashed Gaussian actor, twin Q critics whose minimum forms the
-target, Polyak-averaged target critics, and a temperature alpha tuned so the policy's entropy tracks -|A|.
-Papers: Haarnoja et al. 2018, "Soft Actor-Critic" (arXiv 1801.01290) and "Soft Actor-Critic Algorithms and
-Applications" (arXiv 1812.05905, automatic temperature, Eq. 17-18 below).
+"""Soft Actor-Critic for Box action spaces: a tanh-squashed Gaussian actor, twin critics whose minimum forms the
+target, Polyak-averaged target critics, and a temperature alpha tuned towards a target entropy of -|A|.
+Papers: Haarnoja et al. 2018, arXiv 1801.01290 (SAC) and arXiv 1812.05905 (automatic temperature, Eq. 17-18).
 
     python sac_continuous.py --env-id Pendulum-v1 --total-timesteps 15000 --learning-starts 1000
 
-Deliberate deviations, all shared with CleanRL so its flags keep their meaning: delayed policy updates
-(`--policy-frequency` actor steps every `--policy-frequency` critic steps), and the temperature loss is written on
-alpha = exp(log_alpha) rather than on log_alpha. The twin critics are one batched module (same math, faster).
-`--save-dataset` writes the replay buffer or fresh policy episodes as a Minari dataset, for cql.py.
+Deviations (all shared with CleanRL, so its flags keep their meaning):
+- delayed actor updates: `--policy-frequency` actor steps every `--policy-frequency` critic steps;
+- the temperature loss is written on alpha = exp(log_alpha), not on log_alpha;
+- the twin critics are one batched module (same math, one matmul per layer).
+`--save-dataset` writes the replay buffer or fresh policy episodes as a Minari dataset for cql.py.
+Docs: docs/sac_continuous.md
 """
 
+import dataclasses
 import glob
+import math
 import os
+import pickle
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -31,8 +35,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import tyro
+from tqdm import tqdm
 
+SCRIPT = "sac_continuous.py"
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
 @dataclass
@@ -52,18 +59,24 @@ class Args:
     wandb_entity: Optional[str] = None
     """the W&B entity (team)"""
     capture_video: bool = False
-    """record videos of the first training env into runs/{run_name}/videos (and W&B with --track)"""
+    """record videos of the first env into runs/{run_name}/videos (and W&B with --track)"""
     save_model: bool = False
-    """save the actor, critics and temperature to runs/{run_name}/{exp_name}.pt"""
+    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
+    checkpoint_every: int = 0
+    """also save that checkpoint every this many env steps (0: never)"""
+    save_buffer: bool = True
+    """include the replay buffer in checkpoints, so that --resume continues exactly (--no-save-buffer for huge ones)"""
+    resume: Optional[str] = None
+    """continue the run saved in this checkpoint (give the same flags as the original command)"""
     eval_checkpoint: Optional[str] = None
-    """evaluate this --save-model checkpoint instead of training"""
+    """evaluate this checkpoint instead of training"""
 
     env_id: str = "Pendulum-v1"
     """the id of the environment (any Box-action env)"""
     total_timesteps: int = 1_000_000
     """total environment steps, summed over all envs"""
     num_envs: int = 1
-    """parallel envs; each vector step adds num_envs transitions and makes ONE gradient step, so the update-to-data ratio is 1/num_envs"""
+    """parallel envs; each vector step adds num_envs transitions and makes one gradient step"""
     buffer_size: int = 1_000_000
     """the replay memory size, in transitions"""
     gamma: float = 0.99
@@ -71,15 +84,15 @@ class Args:
     tau: float = 0.005
     """target smoothing coefficient (Polyak averaging)"""
     batch_size: int = 256
-    """the batch size of sampled transitions"""
+    """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
     learning_starts: int = 5_000
     """env steps of uniform random actions before learning starts"""
     policy_lr: float = 3e-4
     """the learning rate of the actor"""
     q_lr: float = 1e-3
-    """the learning rate of the critics"""
+    """the learning rate of the critics and of the temperature"""
     policy_frequency: int = 2
-    """actor (and alpha) update every this many critic updates, repeated this many times (delayed, as in CleanRL)"""
+    """the actor (and alpha) take this many steps every this many critic steps (delayed, as in CleanRL)"""
     target_network_frequency: int = 1
     """the frequency of target network updates, in critic updates"""
     hidden_dim: int = 256
@@ -105,7 +118,7 @@ def make_env(env_id, idx, capture_video, run_name):
             env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
         else:
             env = gym.make(env_id)
-        # per-env statistics: the vector version drops steps under SAME_STEP autoreset (DESIGN.md section 3)
+        # per-env statistics: the vector version drops the first step of later episodes under SAME_STEP autoreset
         return gym.wrappers.RecordEpisodeStatistics(env)
 
     return thunk
@@ -113,31 +126,62 @@ def make_env(env_id, idx, capture_video, run_name):
 
 def check_env(env_id):
     """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
-    try:
-        env = gym.make(env_id)
-    except gym.error.Error as e:
-        raise SystemExit(f"sac_continuous.py: unknown env id {env_id!r} ({e}); pick a registered Gymnasium env with Box actions, e.g. Pendulum-v1")
+    if env_id not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
+    quiet_third_party(env_id)
+    env = gym.make(env_id)
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     if not isinstance(act_space, gym.spaces.Box):
-        raise SystemExit(f"sac_continuous.py needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
+        raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
     if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-        raise SystemExit(f"sac_continuous.py squashes actions into finite bounds; {env_id} has {act_space}: wrap it so that its action space has finite low and high")
+        raise SystemExit(f"{SCRIPT} squashes actions into finite bounds; {env_id} has {act_space}: bound them")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise SystemExit(f"sac_continuous.py needs a flat Box observation space; {env_id} has {obs_space}: flatten it with gymnasium.wrappers.FlattenObservation")
+        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
     return obs_space, act_space
+
+
+def validate(args):
+    """Reject nonsensical hyperparameters before anything is written."""
+    problems = [
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
+        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
+        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
+        (min(args.policy_frequency, args.target_network_frequency) < 1, "--policy-frequency etc. must be >= 1"),
+        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
+        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
+        (args.alpha < 0 or (args.alpha == 0 and args.autotune), f"--alpha must be > 0 (got {args.alpha})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.dataset_kind == "policy" and args.dataset_episodes < 1, "--dataset-episodes must be >= 1"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+    if args.save_dataset:
+        try:
+            import minari
+        except ImportError:
+            raise SystemExit(
+                f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py"
+            ) from None
+        if args.save_dataset in minari.list_local_datasets():
+            raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
 
 
 class Actor(nn.Module):
     """Gaussian policy squashed by tanh, then scaled affinely into the action bounds [low, high]."""
 
-    def __init__(self, obs_dim, act_space, hidden_dim=256):
+    def __init__(self, obs_dim, act_space, hidden_dim):
         super().__init__()
         act_dim = int(np.prod(act_space.shape))
-        self.net = nn.Sequential(nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU())
+        self.net = nn.Sequential(
+            nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()
+        )
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
-        low, high = torch.as_tensor(act_space.low, dtype=torch.float32), torch.as_tensor(act_space.high, dtype=torch.float32)
+        low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (act_space.low, act_space.high))
         self.register_buffer("action_scale", (high - low) / 2.0)
         self.register_buffer("action_bias", (high + low) / 2.0)
 
@@ -147,20 +191,23 @@ class Actor(nn.Module):
         return self.fc_mean(h), LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (log_std + 1)
 
     def get_action(self, obs):
-        """Sampled action, its log-density under the squashed and scaled distribution, and the deterministic action."""
+        """A reparameterised sample and its log-density under the squashed and scaled distribution."""
         mean, log_std = self(obs)
         normal = torch.distributions.Normal(mean, log_std.exp())
-        u = normal.rsample()  # reparameterised: gradients flow into mean and std
-        action = torch.tanh(u) * self.action_scale + self.action_bias
-        return action, squashed_log_prob(normal.log_prob(u), u, self.action_scale), torch.tanh(mean) * self.action_scale + self.action_bias
+        u = normal.rsample()  # gradients flow into mean and std
+        return torch.tanh(u) * self.action_scale + self.action_bias, squashed_log_prob(
+            normal.log_prob(u), u, self.action_scale
+        )
+
+    def act(self, obs):
+        """The deterministic action tanh(mean); it draws no random numbers."""
+        return torch.tanh(self(obs)[0]) * self.action_scale + self.action_bias
 
 
 def squashed_log_prob(gaussian_log_prob, u, action_scale):
     """log pi(a) for a = scale * tanh(u) + bias (1801.01290 Eq. 21, with the scale): subtract log|da/du| per dim.
-
-    log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) is the overflow-free form of the same quantity.
-    """
-    log_det = 2.0 * (np.log(2.0) - u - F.softplus(-2.0 * u)) + torch.log(action_scale)
+    log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) is the overflow-free form of the same quantity."""
+    log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u)) + torch.log(action_scale)
     return (gaussian_log_prob - log_det).sum(-1)
 
 
@@ -169,7 +216,7 @@ class EnsembleLinear(nn.Module):
 
     def __init__(self, n, in_features, out_features):
         super().__init__()
-        bound = 1.0 / np.sqrt(in_features)  # nn.Linear's default initialisation range, for each member
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default initialisation range, for each member
         self.weight = nn.Parameter(torch.empty(n, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n, 1, out_features).uniform_(-bound, bound))
 
@@ -180,11 +227,13 @@ class EnsembleLinear(nn.Module):
 class TwinQ(nn.Module):
     """Both critics Q1, Q2 of SAC in one module: forward returns a [2, B] tensor of Q-values."""
 
-    def __init__(self, obs_dim, act_dim, hidden_dim=256):
+    def __init__(self, obs_dim, act_dim, hidden_dim):
         super().__init__()
         self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(),
+            EnsembleLinear(2, obs_dim + act_dim, hidden_dim),
+            nn.ReLU(),
+            EnsembleLinear(2, hidden_dim, hidden_dim),
+            nn.ReLU(),
             EnsembleLinear(2, hidden_dim, 1),
         )
 
@@ -200,48 +249,59 @@ class ReplayBuffer:
     stored transition never spans two episodes. Rows are added num_envs at a time, env 0 first.
     """
 
+    FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
+
     def __init__(self, size, obs_dim, act_dim, device):
-        self.size, self.pos, self.full, self.device = size, 0, False, device
-        self.added = 0  # rows ever added; row number c (0-based) came from env c % num_envs
-        self.obs = torch.zeros(size, obs_dim, device=device)
-        self.next_obs = torch.zeros(size, obs_dim, device=device)
-        self.actions = torch.zeros(size, act_dim, device=device)
-        self.rewards = torch.zeros(size, device=device)
-        self.terminations = torch.zeros(size, device=device)
-        self.truncations = torch.zeros(size, device=device)
+        self.size, self.pos, self.full, self.added = size, 0, False, 0  # added: rows ever added, for env order
+        shapes = ((obs_dim,), (obs_dim,), (act_dim,), (), (), ())
+        for name, shape in zip(self.FIELDS, shapes):
+            setattr(self, name, torch.zeros((size, *shape), device=device))
 
     def __len__(self):
         return self.size if self.full else self.pos
 
-    def add(self, obs, next_obs, actions, rewards, terminations, truncations):
-        idx = (self.pos + np.arange(len(obs))) % self.size
-        for name, value in zip(("obs", "next_obs", "actions", "rewards", "terminations", "truncations"),
-                               (obs, next_obs, actions, rewards, terminations, truncations)):
-            getattr(self, name)[idx] = torch.as_tensor(np.asarray(value), dtype=torch.float32, device=self.device)
-        self.full = self.full or self.pos + len(obs) >= self.size
-        self.added += len(obs)
-        self.pos = (self.pos + len(obs)) % self.size
+    def add(self, *rows):
+        idx = torch.arange(self.pos, self.pos + len(rows[0])) % self.size
+        for name, value in zip(self.FIELDS, rows):
+            getattr(self, name)[idx] = torch.as_tensor(value, dtype=torch.float32).to(self.obs.device)
+        self.full = self.full or self.pos + len(rows[0]) >= self.size
+        self.added += len(rows[0])
+        self.pos = (self.pos + len(rows[0])) % self.size
 
     def sample(self, batch_size):
-        idx = torch.randint(0, len(self), (batch_size,), device=self.device)
+        idx = torch.randint(0, len(self), (batch_size,), device=self.obs.device)
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
+
+    def state_dict(self):
+        n = len(self)
+        return {
+            "pos": self.pos,
+            "full": self.full,
+            "added": self.added,
+            **{k: getattr(self, k)[:n] for k in self.FIELDS},
+        }
+
+    def load_state_dict(self, state):
+        self.pos, self.full, self.added = state["pos"], state["full"], state["added"]
+        for k in self.FIELDS:
+            getattr(self, k)[: len(state[k])] = state[k]
 
 
 def critic_loss(qf, qf_target, actor, alpha, batch, gamma):
     """Sum of the two critics' MSE to the soft TD target (1801.01290 Eq. 5-6 with the min of two target critics)."""
     obs, actions, rewards, next_obs, terminations = batch
     with torch.no_grad():
-        next_actions, next_log_prob, _ = actor.get_action(next_obs)
+        next_actions, next_log_prob = actor.get_action(next_obs)
         next_v = qf_target(next_obs, next_actions).min(dim=0).values - alpha * next_log_prob
         # only termination stops bootstrapping; a time-limit truncation keeps the value of the real final obs
         target = rewards + gamma * (1.0 - terminations) * next_v
-    q = qf(obs, actions)
-    return ((q - target) ** 2).mean(dim=1).sum()
+    return ((qf(obs, actions) - target) ** 2).mean(dim=1).sum()
 
 
 def actor_loss(actor, qf, alpha, obs):
-    """E[alpha log pi(a|s) - min_i Q_i(s, a)], a ~ pi reparameterised (1801.01290 Eq. 7-9); also returns log pi."""
-    actions, log_prob, _ = actor.get_action(obs)
+    """E[alpha log pi(a|s) - min_i Q_i(s, a)], a ~ pi reparameterised (1801.01290 Eq. 7-9); also returns log pi.
+    The caller freezes the critics' parameters: the gradient reaches the actor through a only."""
+    actions, log_prob = actor.get_action(obs)
     return (alpha * log_prob - qf(obs, actions).min(dim=0).values).mean(), log_prob
 
 
@@ -251,7 +311,7 @@ def alpha_loss(log_alpha, log_prob, target_entropy):
 
 
 def evaluate(actor, env_id, episodes, seed, device):
-    """Mean action (tanh of the Gaussian mean), on an env of its own; returns the list of episodic returns."""
+    """Deterministic policy (tanh of the mean) on an env of its own; returns the list of episodic returns."""
     env = gym.make(env_id)
     returns = []
     for ep in range(episodes):
@@ -259,7 +319,7 @@ def evaluate(actor, env_id, episodes, seed, device):
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[2][0]
+                action = actor.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
             obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
@@ -267,16 +327,7 @@ def evaluate(actor, env_id, episodes, seed, device):
     return returns
 
 
-def save_checkpoint(path, args, actor, qf, qf_target, log_alpha):
-    """Everything needed to act and to resume the critics, plus the Args; written atomically."""
-    tmp = path + ".tmp"
-    torch.save({"args": vars(args), "actor": actor.state_dict(), "qf": qf.state_dict(),
-                "qf_target": qf_target.state_dict(), "log_alpha": log_alpha.detach().cpu()}, tmp)
-    os.replace(tmp, path)
-    print(f"model saved to {path}")
-
-
-def save_minari_dataset(dataset_id, args, rb, actor, device):
+def save_minari_dataset(args, rb, actor, device):
     """Write the replay buffer (per env, split at episode ends) or fresh policy episodes as a Minari dataset."""
     import minari
     from minari.data_collector import EpisodeBuffer
@@ -285,82 +336,218 @@ def save_minari_dataset(dataset_id, args, rb, actor, device):
     if args.dataset_kind == "replay":
         n = len(rb)
         order = (torch.arange(n) + (rb.pos if rb.full else 0)) % rb.size  # storage rows, oldest first
-        env_of = (torch.arange(n) + rb.added - n) % args.num_envs  # rows of one vector step are consecutive
+        env_of = (torch.arange(n) + rb.added - n) % args.num_envs  # the rows of one vector step are consecutive
         for env_idx in range(args.num_envs):
             rows = order[env_of == env_idx]
-            ends = (rb.terminations[rows] + rb.truncations[rows]).cpu().numpy() > 0
-            starts = [0] + [i + 1 for i in np.flatnonzero(ends)]
-            for s, e in zip(starts, starts[1:] + [len(rows)]):
+            ends = np.flatnonzero((rb.terminations[rows] + rb.truncations[rows]).cpu().numpy() > 0)
+            for s, e in zip([0, *(ends + 1)], [*(ends + 1), len(rows)]):
                 if e > s:  # an unfinished last episode is written as truncated (it was cut, not terminated)
-                    episodes.append(_episode(rows[s:e], rb, truncate_last=True))
+                    arrays = {k: getattr(rb, k)[rows[s:e]].cpu().numpy() for k in ReplayBuffer.FIELDS}
+                    arrays["truncations"][-1] = arrays["terminations"][-1] == 0
+                    episodes.append(arrays)
     else:
         env = gym.make(args.env_id)
         for ep in range(args.dataset_episodes):
             obs, _ = env.reset(seed=args.seed + 100_000 + ep)
-            o, a, r, te, tr = [obs], [], [], [], []
-            while not (te and (te[-1] or tr[-1])):
+            arrays, done = {k: [] for k in ReplayBuffer.FIELDS}, False
+            while not done:
                 with torch.no_grad():
-                    action = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0][0].cpu().numpy()
-                obs, reward, terminated, truncated, _ = env.step(action)
-                o.append(obs), a.append(action), r.append(reward), te.append(terminated), tr.append(truncated)
-            episodes.append(dict(observations=np.array(o), actions=np.array(a), rewards=np.array(r, dtype=np.float64),
-                                 terminations=np.array(te), truncations=np.array(tr)))
+                    action = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
+                step = (obs, *env.step(action[0].cpu().numpy())[:4])
+                for k, v in zip(("obs", "next_obs", "rewards", "terminations", "truncations"), step):
+                    arrays[k].append(v)
+                arrays["actions"].append(action[0].cpu().numpy())
+                obs, done = step[1], step[3] or step[4]
+            episodes.append({k: np.array(v) for k, v in arrays.items()})
         env.close()
-    buffers = [EpisodeBuffer(id=i, **ep) for i, ep in enumerate(episodes)]
-    env = gym.make(args.env_id)
-    minari.create_dataset_from_buffers(dataset_id=dataset_id, buffer=buffers, env=env, algorithm_name="sac_continuous.py",
-                                       author="sac_continuous.py", description=f"SAC {args.dataset_kind} data, seed {args.seed}")
-    env.close()
-    print(f"minari dataset {dataset_id} written: {len(buffers)} episodes, {sum(len(b.actions) for b in buffers)} steps")
-
-
-def _episode(rows, rb, truncate_last):
-    """One episode's arrays from buffer rows: observations has one more entry than actions (the final next_obs)."""
-    obs = rb.obs[rows].cpu().numpy()
-    observations = np.concatenate([obs, rb.next_obs[rows[-1:]].cpu().numpy()])
-    terminations = rb.terminations[rows].cpu().numpy() > 0
-    truncations = rb.truncations[rows].cpu().numpy() > 0
-    if truncate_last and not terminations[-1]:
-        truncations[-1] = True
-    return dict(observations=observations, actions=rb.actions[rows].cpu().numpy(),
-                rewards=rb.rewards[rows].cpu().numpy().astype(np.float64), terminations=terminations, truncations=truncations)
-
-
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    problems = [
-        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size {args.batch_size}: raise the buffer or lower the batch"),
-        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of {args.num_envs} envs"),
-        (args.policy_frequency < 1 or args.target_network_frequency < 1, "--policy-frequency and --target-network-frequency must be >= 1"),
-        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
-        (args.eval_episodes < 0, f"--eval-episodes must be >= 0 (got {args.eval_episodes})"),
-        (args.dataset_kind == "policy" and args.dataset_episodes < 1, "--dataset-episodes must be >= 1"),
+    buffers = [  # each episode has one more observation than actions: the final next_obs closes it
+        EpisodeBuffer(
+            id=i,
+            observations=np.concatenate([e["obs"], e["next_obs"][-1:]]),
+            actions=e["actions"],
+            rewards=e["rewards"].astype(np.float64),
+            terminations=e["terminations"] > 0,
+            truncations=e["truncations"] > 0,
+        )
+        for i, e in enumerate(episodes)
     ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"sac_continuous.py: {message}")
-    if args.save_dataset:
-        try:
-            import minari
-        except ImportError:
-            raise SystemExit("sac_continuous.py: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py")
-        if args.save_dataset in minari.list_local_datasets():
-            raise SystemExit(f"sac_continuous.py: a local Minari dataset {args.save_dataset!r} already exists: pick another id or delete it with `minari delete {args.save_dataset}`")
+    env = gym.make(args.env_id)
+    minari.create_dataset_from_buffers(dataset_id=args.save_dataset, buffer=buffers, env=env, algorithm_name=SCRIPT)
+    env.close()
+    print(f"minari dataset {args.save_dataset} written: {len(buffers)} episodes, {rb.added} steps collected")
+
+
+# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
+RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
+RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+
+
+def parse_args(argv=None):
+    """tyro's CLI, also accepting `--flag=True` / `--flag=False` for booleans: the form `wandb agent` passes."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(Args) if f.type is bool}
+    for i, arg in enumerate(argv):
+        flag, _, value = arg.partition("=")
+        if flag in flags and value.lower() in ("true", "false"):
+            argv[i] = flag if value.lower() == "true" else "--no-" + flag[2:]
+    return tyro.cli(Args, args=argv)
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+
+
+class Progress:
+    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
+    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+
+    def __init__(self, total, step):
+        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
+        self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True) if sys.stdout.isatty() else None
+
+    def episode(self, step, ret, length):
+        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
+        if self.bar is None:
+            print(line)
+        elif time.time() - self.printed > 2:
+            self.printed = time.time()
+            self.bar.write(line)
+
+    def update(self, step, **extra):
+        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix_str(f"return {ret}", refresh=False)
+        elif now - self.marks[-1][0] >= 5:
+            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
+            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
+            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
+            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
+            print(f" | last return {ret}{more} | ETA {eta}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+class StopSignal:
+    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
+
+    def __init__(self):
+        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(self, signum, frame):
+        self.signum = signum
+
+    def release(self):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def print_header(args, device, run_name, **hyperparameters):
+    more = ", ".join(f"{k} {v}" for k, v in hyperparameters.items())
+    print(f"{SCRIPT}: {args.env_id} on {device}, run {run_name}, {args.total_timesteps} steps, {more}", flush=True)
+
+
+def check_finite(metrics, step):
+    """Stop the run with the step number and the loss that went bad."""
+    for name, value in metrics.items():
+        if not math.isfinite(value):
+            raise FloatingPointError(f"{name} became {value} at global_step={step}")
+
+
+def rng_state(envs):
+    random_state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return {**random_state, "cuda": cuda, "action_space": envs.action_space.np_random.bit_generator.state}
+
+
+def env_state(envs):
+    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
+    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
+    sub_envs = getattr(envs, "envs", [])
+    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
+        return None
+    try:
+        return pickle.dumps(sub_envs)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
+def restore_run(ckpt, envs, seed):
+    """Put back the RNG states and the envs; returns the observation to continue from."""
+    random.setstate(ckpt["rng"]["python"])
+    np.random.set_state(ckpt["rng"]["numpy"])
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
+    if ckpt["envs"] is not None:
+        envs.envs = pickle.loads(ckpt["envs"])
+        return ckpt["obs"]
+    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
+    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+
+
+def load_resume(args):
+    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
+    if not os.path.isfile(args.resume):
+        raise SystemExit(f"{SCRIPT}: checkpoint {args.resume!r} not found: pass a file from --save-model")
+    ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
+    if ckpt.get("script") != SCRIPT or "counters" not in ckpt:
+        raise SystemExit(f"{SCRIPT}: {args.resume} is not a checkpoint of {SCRIPT}: resume it with its own script")
+    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
+    if changed:
+        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
+        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
+    return ckpt
+
+
+def save_checkpoint(path, state):
+    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def init_wandb(args, run_name, run_id):
+    import wandb
+
+    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
+               id=run_id, resume="allow", save_code=True)  # fmt: skip
+    return wandb
+
+
+def finish_wandb(wandb, run_name, step, exit_code=0):
+    if wandb is not None:
+        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
+            wandb.log({"videos": wandb.Video(video)}, step=step)
+        wandb.finish(exit_code=exit_code)
+
+
+def report_eval(returns, wandb, step, extra=""):
+    mean, std = np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
+    if wandb is not None:
+        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
 
 
 def run_evaluation_only(args, device):
     if not os.path.isfile(args.eval_checkpoint):
-        raise SystemExit(f"sac_continuous.py: checkpoint {args.eval_checkpoint!r} not found: pass a file written by --save-model")
+        raise SystemExit(f"{SCRIPT}: checkpoint {args.eval_checkpoint!r} not found: pass a file from --save-model")
     ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
+    if ckpt.get("script") != SCRIPT:
+        raise SystemExit(f"{SCRIPT}: {args.eval_checkpoint} is not a checkpoint of {SCRIPT}")
     saved = ckpt["args"]
     obs_space, act_space = check_env(saved["env_id"])
     actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"]).to(device)
     actor.load_state_dict(ckpt["actor"])
-    returns = evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device)
-    print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)")
+    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device), None, 0)
 
 
 def main(args):
@@ -369,127 +556,144 @@ def main(args):
         return run_evaluation_only(args, device)
     validate(args)
     obs_space, act_space = check_env(args.env_id)
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-
+    ckpt = load_resume(args) if args.resume else None
+    run_name = ckpt["run_name"] if ckpt else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
 
     # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
-    # is already the next episode's first, so every step yields one real transition per env (DESIGN.md section 3).
-    envs = gym.vector.SyncVectorEnv([make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    # is already the next episode's first, so every step yields one real transition per env.
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     obs_dim, act_dim = obs_space.shape[0], int(np.prod(act_space.shape))
     actor = Actor(obs_dim, act_space, args.hidden_dim).to(device)
     qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
-    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
+    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
     qf_target.load_state_dict(qf.state_dict())
-    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr)
-    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
+    log_alpha = torch.tensor(args.alpha, device=device).log().requires_grad_(args.autotune)
     target_entropy = -float(act_dim)  # 1812.05905 section 5: the heuristic target entropy -dim(A)
-    log_alpha = torch.tensor(np.log(args.alpha), dtype=torch.float32, device=device, requires_grad=args.autotune)
-    a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr) if args.autotune else None
-    alpha = log_alpha.detach().exp()
-    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
-
-    wandb = None
-    if args.track:
-        import wandb
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name, save_code=True)
-
+    parts = {  # everything with a state_dict that a checkpoint keeps
+        "actor": actor, "qf": qf, "qf_target": qf_target,
+        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr),
+        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr),
+        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.q_lr),
+        "rb": ReplayBuffer(args.buffer_size, obs_dim, act_dim, device),
+    }  # fmt: skip
+    rb, q_optimizer, actor_optimizer, a_optimizer = (
+        parts[k] for k in ("rb", "q_optimizer", "actor_optimizer", "a_optimizer")
+    )
+    counters = {"global_step": 0, "updates": 0, "wandb_id": None}
     obs, _ = envs.reset(seed=args.seed)
     envs.action_space.seed(args.seed)
-    start_time = last_print = time.time()
-    global_step, updates, last_return, interrupted = 0, 0, float("nan"), False
+    if ckpt:
+        for k, part in parts.items():
+            if k in ckpt:  # the buffer is missing from a --no-save-buffer checkpoint
+                part.load_state_dict(ckpt[k])
+        with torch.no_grad():
+            log_alpha.copy_(ckpt["log_alpha"])
+        counters = ckpt["counters"]
+        obs = restore_run(ckpt, envs, args.seed)
+    alpha = log_alpha.detach().exp()
+    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
+    counters["wandb_id"] = wandb.run.id if wandb else None
+    path = f"runs/{run_name}/{args.exp_name}.pt"
+
+    def checkpoint():
+        skip = set() if args.save_buffer else {"rb"}
+        state = {k: v.state_dict() for k, v in parts.items() if k not in skip}
+        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters, "obs": obs}
+        run.update(rng=rng_state(envs), envs=env_state(envs), log_alpha=log_alpha.detach().cpu())
+        save_checkpoint(path, {**run, **state})
+
+    print_header(args, device, run_name, batch=args.batch_size, lr=f"{args.policy_lr}/{args.q_lr}", alpha=args.alpha)
+    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
+    progress = Progress(args.total_timesteps, start_step)
     try:
-        while global_step < args.total_timesteps:
-            if global_step < args.learning_starts:
+        while counters["global_step"] < args.total_timesteps and stop.signum is None:
+            if counters["global_step"] < args.learning_starts:
                 actions = envs.action_space.sample()
             else:
                 with torch.no_grad():
-                    actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
+                    actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
+                actions = actions.cpu().numpy()
             next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-            global_step += args.num_envs
-
+            global_step = counters["global_step"] = counters["global_step"] + args.num_envs
             real_next_obs = next_obs.copy()
-            if "_final_obs" in infos:
-                for i in np.flatnonzero(infos["_final_obs"]):
-                    real_next_obs[i] = infos["final_obs"][i]
-            final_info = infos.get("final_info", {})
-            if "episode" in final_info:
-                for i in np.flatnonzero(final_info["_episode"]):
-                    last_return, length = float(final_info["episode"]["r"][i]), int(final_info["episode"]["l"][i])
-                    print(f"global_step={global_step}, episodic_return={last_return:.2f}, episodic_length={length}")
-                    if wandb:
-                        wandb.log({"charts/episodic_return": last_return, "charts/episodic_length": length}, step=global_step)
+            for i in np.flatnonzero(infos.get("_final_obs", [])):
+                real_next_obs[i] = infos["final_obs"][i]
+            for i in np.flatnonzero(infos.get("final_info", {}).get("_episode", [])):
+                ret, length = float(infos["final_info"]["episode"]["r"][i]), int(infos["final_info"]["episode"]["l"][i])
+                progress.episode(global_step, ret, length)
+                if wandb:
+                    wandb.log({"charts/episodic_return": ret, "charts/episodic_length": length}, step=global_step)
             rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
             obs = next_obs
 
             if global_step > args.learning_starts:
-                updates += 1
+                updates = counters["updates"] = counters["updates"] + 1
                 batch = rb.sample(args.batch_size)
                 qf_loss = critic_loss(qf, qf_target, actor, alpha, batch, args.gamma)
-                q_optimizer.zero_grad()
+                q_optimizer.zero_grad(set_to_none=True)
                 qf_loss.backward()
                 q_optimizer.step()
-
                 if updates % args.policy_frequency == 0:
+                    qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
                     for _ in range(args.policy_frequency):  # compensate for the delay, as in CleanRL / TD3
                         pi_loss, log_prob = actor_loss(actor, qf, alpha, batch[0])
-                        actor_optimizer.zero_grad()
+                        actor_optimizer.zero_grad(set_to_none=True)
                         pi_loss.backward()
                         actor_optimizer.step()
                         if args.autotune:
                             a_loss = alpha_loss(log_alpha, log_prob, target_entropy)
-                            a_optimizer.zero_grad()
+                            a_optimizer.zero_grad(set_to_none=True)
                             a_loss.backward()
                             a_optimizer.step()
                             alpha = log_alpha.detach().exp()
-
+                    qf.requires_grad_(True)
                 if updates % args.target_network_frequency == 0:
                     with torch.no_grad():
                         torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
-
-                if updates % 100 == 0 and updates >= args.policy_frequency:
-                    losses = {"losses/qf_loss": qf_loss.item(), "losses/actor_loss": pi_loss.item(), "losses/alpha": alpha.item(),
-                              **({"losses/alpha_loss": a_loss.item()} if args.autotune else {})}
-                    bad = [k for k, v in losses.items() if not np.isfinite(v)]
-                    if bad:
-                        raise FloatingPointError(f"{bad[0]} became {losses[bad[0]]} at global_step={global_step}")
+                # the only host reads of the losses: at the first actor step of every 100 updates
+                if updates % args.policy_frequency == 0 and updates % 100 < args.policy_frequency:
+                    metrics = {"losses/qf_loss": qf_loss.item(), "losses/actor_loss": pi_loss.item()}
+                    metrics.update(
+                        {"losses/alpha": alpha.item(), "losses/alpha_loss": a_loss.item()} if args.autotune else {}
+                    )
+                    check_finite(metrics, global_step)
                     if wandb:
-                        losses["charts/SPS"] = int(global_step / (time.time() - start_time))
-                        wandb.log(losses, step=global_step)
-
-            if time.time() - last_print > 5:
-                last_print = time.time()
-                sps = global_step / (last_print - start_time)
-                eta = time.strftime("%H:%M:%S", time.gmtime((args.total_timesteps - global_step) / max(sps, 1e-9)))
-                print(f"progress: step {global_step}/{args.total_timesteps} ({100 * global_step / args.total_timesteps:.0f}%) | SPS {sps:.0f} | last return {last_return:.1f} | ETA {eta}")
-    except KeyboardInterrupt:
-        interrupted = True
-        print(f"interrupted at global_step={global_step}", file=sys.stderr)
+                        sps = (global_step - start_step) / (time.time() - start_time)
+                        wandb.log({**metrics, "charts/SPS": sps}, step=global_step)
+            if args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs:
+                checkpoint()
+            progress.update(global_step)
     except FloatingPointError as e:
         envs.close()
-        raise SystemExit(f"sac_continuous.py: non-finite loss, stopping: {e}. Try a lower --q-lr or --policy-lr.")
-
-    print(f"SPS={global_step / (time.time() - start_time):.1f} (updates: {updates})")
-    if args.save_model:
-        os.makedirs(f"runs/{run_name}", exist_ok=True)
-        save_checkpoint(f"runs/{run_name}/{args.exp_name}.pt", args, actor, qf, qf_target, log_alpha)
-    if args.save_dataset and not interrupted:
-        save_minari_dataset(args.save_dataset, args, rb, actor, device)
-    if not interrupted and args.eval_episodes > 0:
-        returns = evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device)
-        print(f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)")
-        if wandb:
-            wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=global_step)
+        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
+        raise SystemExit(f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --q-lr or --policy-lr.") from None
+    progress.close()
+    stop.release()
+    global_step = counters["global_step"]
+    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (updates: {counters['updates']})")
+    if args.save_model or args.checkpoint_every:
+        checkpoint()
+        print(f"checkpoint saved to {path}")
+    if stop.signum is not None:
+        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
+        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
+        envs.close()
+        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
+        sys.exit(128 + stop.signum)
+    if args.save_dataset:
+        save_minari_dataset(args, rb, actor, device)
+    if args.eval_episodes > 0:
+        report_eval(evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device), wandb, global_step)
     envs.close()
-    if wandb:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # empty without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=global_step)
-        wandb.finish()
+    finish_wandb(wandb, run_name, global_step)
 
 
 if __name__ == "__main__":
-    main(tyro.cli(Args))
+    main(parse_args())
