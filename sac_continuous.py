@@ -449,9 +449,9 @@ class StopSignal:
             signal.signal(sig, handler)
 
 
-def print_header(args, device, run_name, **hyperparameters):
-    more = ", ".join(f"{k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {args.env_id} on {device}, run {run_name}, {args.total_timesteps} steps, {more}", flush=True)
+def print_header(env_id, device, run_name, total_steps, **hyperparameters):
+    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
+    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
 
 
 def check_finite(metrics, step):
@@ -462,9 +462,11 @@ def check_finite(metrics, step):
 
 
 def rng_state(envs):
-    random_state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    return {**random_state, "cuda": cuda, "action_space": envs.action_space.np_random.bit_generator.state}
+    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
+    return state
 
 
 def env_state(envs):
@@ -486,6 +488,8 @@ def restore_run(ckpt, envs, seed):
     torch.set_rng_state(ckpt["rng"]["torch"])
     if ckpt["rng"]["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    if envs is None:  # an offline run has no training envs
+        return None
     envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
     if ckpt["envs"] is not None:
         envs.envs = pickle.loads(ckpt["envs"])
@@ -609,7 +613,8 @@ def main(args):
         run.update(rng=rng_state(envs), envs=env_state(envs), log_alpha=log_alpha.detach().cpu())
         save_checkpoint(path, {**run, **state})
 
-    print_header(args, device, run_name, batch=args.batch_size, lr=f"{args.policy_lr}/{args.q_lr}", alpha=args.alpha)
+    lr = f"{args.policy_lr}/{args.q_lr}"
+    print_header(args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=lr, alpha=args.alpha)
     start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
     progress = Progress(args.total_timesteps, start_step)
     try:
