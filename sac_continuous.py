@@ -388,6 +388,7 @@ def parse_args(argv=None):
     flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(Args) if f.type is bool}
     for i, arg in enumerate(argv):
         flag, _, value = arg.partition("=")
+        flag = flag.replace("_", "-")  # tyro takes --save_model as well as --save-model
         if flag in flags and value.lower() in ("true", "false"):
             argv[i] = flag if value.lower() == "true" else "--no-" + flag[2:]
     return tyro.cli(Args, args=argv)

@@ -1,4 +1,4 @@
-"""Shared test helpers: run a script as a user would, or import it to test its functions."""
+"""Shared test helpers: run a script as a user would, import it to test its functions, and build Minari datasets."""
 
 import importlib.util
 import os
@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ["sac_continuous", "sac_discrete", "cql", "a2c", "reinforce_gaussian"]
 
 
 def pytest_configure(config):
@@ -33,19 +36,30 @@ def load_script():
     return _load
 
 
+def script_env(extra=None):
+    """The environment of a script run by a test: offline W&B, unbuffered output, one torch thread."""
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return {**env, **(extra or {})}
+
+
 @pytest.fixture
 def run_script(tmp_path):
     """Run `python <script>.py <args>` in a fresh working directory; returns the CompletedProcess."""
 
     def _run(name, *args, timeout=600, env=None, check=True):
-        full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONUNBUFFERED": "1"}
-        full_env.update(env or {})
         proc = subprocess.run(
             [sys.executable, str(ROOT / f"{name}.py"), *map(str, args)],
-            cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout,
+            cwd=tmp_path,
+            env=script_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"{name}.py exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+            raise AssertionError(
+                f"{name}.py exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+            )
         return proc
 
     _run.cwd = tmp_path
@@ -60,3 +74,51 @@ def parse_metric(stdout, key):
             if part.startswith(key + "="):
                 values.append(float(part.split("=", 1)[1]))
     return values
+
+
+@pytest.fixture
+def minari_path(tmp_path, monkeypatch):
+    """A private MINARI_DATASETS_PATH for this test (minari reads the variable at each call); in-process runs of
+    cql.main write their runs/ directory into tmp_path too."""
+    path = tmp_path / "minari"
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(path))
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+def write_dataset(dataset_id, env_id, episodes):
+    """Write episodes (dicts of observations/actions/rewards/terminations/truncations) as a Minari dataset."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    buffers = [EpisodeBuffer(id=i, **ep) for i, ep in enumerate(episodes)]
+    minari.create_dataset_from_buffers(
+        dataset_id=dataset_id,
+        buffer=buffers,
+        env=gym.make(env_id),
+        eval_env=env_id,
+        algorithm_name="test",
+        author="test",
+        author_email="test",
+        code_permalink="test",
+        description="test",
+    )
+
+
+def gaussian_episodes(env_id, n_episodes, action_std, seed=0):
+    """Episodes of a narrow behaviour policy: actions ~ N(0, action_std) per dimension, clipped to the bounds."""
+    env, rng, episodes = gym.make(env_id), np.random.default_rng(seed), []
+    space = env.action_space
+    for ep in range(n_episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        arrays = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        done = False
+        while not done:
+            action = np.clip(rng.normal(0.0, action_std, space.shape), space.low, space.high).astype(np.float32)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            for key, value in zip(arrays, (obs, action, reward, terminated, truncated)):
+                arrays[key].append(value)
+            done = terminated or truncated
+        episodes.append({k: np.array(v, dtype=np.float64 if k == "rewards" else None) for k, v in arrays.items()})
+    env.close()
+    return episodes

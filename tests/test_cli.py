@@ -1,0 +1,219 @@
+"""What every script does the same way, checked for all five: --help, bad input, W&B offline tracking, the
+save -> --eval-checkpoint round trip, exact --resume after SIGTERM, the command lines of `wandb agent`, the parts
+written word for word the same, and a CUDA smoke run."""
+
+import dataclasses
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, SCRIPTS, gaussian_episodes, parse_metric, script_env, write_dataset
+
+# A run of a few seconds per script, small networks; cql reads the dataset made by the `dataset` fixture.
+QUICK = {
+    "sac_continuous": ["--env-id", "Pendulum-v1", "--total-timesteps", 600, "--learning-starts", 200],
+    "sac_discrete": ["--env-id", "CartPole-v1", "--total-timesteps", 600, "--learning-starts", 200],
+    "cql": ["--dataset-id", "test/pendulum-v0", "--total-timesteps", 300, "--eval-freq", 100],
+    "a2c": ["--env-id", "CartPole-v1", "--total-timesteps", 1600],
+    "reinforce_gaussian": ["--env-id", "Pendulum-v1", "--total-timesteps", 2400, "--batch-size", 400],
+}
+COMMON = ["--hidden-dim", 32, "--eval-episodes", 2]
+BATCH = {"sac_continuous": ["--batch-size", 32], "sac_discrete": ["--batch-size", 32], "cql": ["--batch-size", 32]}
+
+BAD_INPUT = [
+    ("sac_continuous", ["--env-id", "CartPole-v1"], "needs a Box action space; CartPole-v1 has Discrete(2)"),
+    ("sac_discrete", ["--env-id", "Pendulum-v1"], "needs a Discrete action space; Pendulum-v1 has Box"),
+    ("reinforce_gaussian", ["--env-id", "CartPole-v1"], "needs a Box action space; CartPole-v1 has Discrete(2)"),
+    ("a2c", ["--env-id", "Blackjack-v1"], "needs a flat Box observation space; Blackjack-v1 has Tuple"),
+    ("cql", ["--dataset-id", "nowhere/missing-v0"], "dataset 'nowhere/missing-v0' is not"),
+    ("sac_continuous", ["--buffer-size", 100, "--batch-size", 256], "--buffer-size 100 is smaller than --batch-size"),
+    ("sac_discrete", ["--tau", 0], "--tau must be in (0, 1]"),
+    ("a2c", ["--num-steps", 0], "--num-steps must be >= 1"),
+    ("reinforce_gaussian", ["--batch-size", 0], "--batch-size must be >= 1"),
+    ("cql", ["--cql-n-actions", 0], "--cql-n-actions must be >= 1"),
+] + [(s, ["--total-timesteps", 0], "--total-timesteps must be >= 1") for s in SCRIPTS]
+BAD_INPUT += [(s, ["--env-id", "NoSuchEnv-v0"], "unknown env id 'NoSuchEnv-v0'") for s in SCRIPTS if s != "cql"]
+
+
+@pytest.fixture
+def dataset(minari_path):
+    """A small Pendulum-v1 Minari dataset for cql.py, in this test's private MINARI_DATASETS_PATH (the scripts inherit
+    the variable)."""
+    write_dataset("test/pendulum-v0", "Pendulum-v1", gaussian_episodes("Pendulum-v1", 3, 1.0))
+    return {"MINARI_DATASETS_PATH": str(minari_path)}
+
+
+def quick(script, *extra):
+    return [*QUICK[script], *COMMON, *BATCH.get(script, []), *extra]
+
+
+def checkpoint_of(cwd, script, exp_name=None):
+    (path,) = glob.glob(str(cwd / "runs" / "*" / f"{exp_name or script}.pt"))
+    return path
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_lists_every_flag(run_script, load_script, script):
+    out = run_script(script, "--help").stdout
+    for name in load_script(script).Args.__dataclass_fields__:
+        assert "--" + name.replace("_", "-") in out, name
+
+
+@pytest.mark.parametrize("script, args, message", BAD_INPUT, ids=lambda v: str(v)[:40])
+def test_bad_input_gets_one_sentence_and_writes_nothing(run_script, dataset, script, args, message):
+    proc = run_script(script, *args, check=False, env=dataset, timeout=60)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not os.listdir(run_script.cwd) or os.listdir(run_script.cwd) == ["minari"], "a rejected run wrote files"
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_track_offline_logs_the_shared_metrics(run_script, dataset, script):
+    run_script(script, *quick(script, "--track"), env=dataset)
+    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
+    (log,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
+    data = open(log, "rb").read()
+    metrics = [b"charts/SPS", b"losses/", b"eval/episodic_return"]
+    metrics += [b"charts/episodic_return", b"charts/episodic_length"] if script != "cql" else []
+    for metric in metrics:
+        assert metric in data, metric
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_save_then_eval_checkpoint(run_script, dataset, script):
+    proc = run_script(script, *quick(script, "--save-model"), env=dataset)
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+    assert sorted(os.listdir(run_script.cwd)) in (["runs"], ["minari", "runs"]), "no other files than the checkpoint"
+    again = run_script(script, "--eval-checkpoint", checkpoint_of(run_script.cwd, script), "--eval-episodes", 3)
+    assert len(parse_metric(again.stdout, "eval/episodic_return")) == 1
+    wrong = next(s for s in SCRIPTS if s != script)
+    proc = run_script(wrong, "--eval-checkpoint", checkpoint_of(run_script.cwd, script), check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and f"not a checkpoint of {wrong}.py" in proc.stderr
+
+
+def tensors_equal(a, b):
+    """Checkpoint contents compared exactly: tensors bit for bit, containers element by element."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(tensors_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(tensors_equal(x, y) for x, y in zip(a, b))
+    return True  # numbers and strings (counters, run names) are compared by the caller where they matter
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_sigterm_then_resume_equals_an_uninterrupted_run(tmp_path, dataset, script):
+    """Stop a run with SIGTERM in the middle (as a cluster does), resume it, and compare it with a straight run: the
+    final evaluation and every network and optimizer state are bit for bit the same."""
+    args = [sys.executable, str(ROOT / f"{script}.py"), *map(str, quick(script, "--save-model", "--exp-name", "run"))]
+    env = script_env(dataset)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    full = subprocess.run(args, cwd=straight, env=env, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    proc = subprocess.Popen(args, cwd=stopped, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    total, lines = QUICK[script][QUICK[script].index("--total-timesteps") + 1], []
+    for line in proc.stdout:  # stop once a line from inside the loop says a third of the run is done
+        lines.append(line)
+        if (m := re.match(r"global_step=(\d+)", line)) and int(m.group(1)) >= total / 3:
+            proc.send_signal(signal.SIGTERM)
+            break
+    out = "".join(lines) + proc.stdout.read()
+    assert proc.wait(timeout=600) == 128 + signal.SIGTERM, proc.stderr.read()[-2000:]
+    (message,) = [line for line in out.splitlines() if line.startswith("stopped by SIGTERM")]
+    path = checkpoint_of(stopped, script, "run")
+    assert f"--resume {os.path.relpath(path, stopped)}" in message
+    resumed = subprocess.run([*args, "--resume", path], cwd=stopped, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+
+    assert parse_metric(resumed.stdout, "eval/episodic_return") == parse_metric(full.stdout, "eval/episodic_return")
+    a = torch.load(checkpoint_of(straight, script, "run"), weights_only=False)
+    b = torch.load(path, weights_only=False)
+    assert a["counters"]["global_step"] == b["counters"]["global_step"]
+    nets = [k for k, v in a.items() if isinstance(v, dict) and k not in ("args", "counters", "rng")]
+    assert nets and all(tensors_equal(a[k], b[k]) for k in nets), [k for k in nets if not tensors_equal(a[k], b[k])]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_resume_refuses_other_flags_and_other_scripts(run_script, dataset, script):
+    run_script(script, *quick(script, "--save-model", "--exp-name", "run"), env=dataset)
+    path = checkpoint_of(run_script.cwd, script, "run")
+    proc = run_script(
+        script, *quick(script, "--exp-name", "run", "--seed", 7), "--resume", path, check=False, env=dataset
+    )
+    assert proc.returncode != 0 and "--seed 1 (now 7)" in proc.stderr and "Traceback" not in proc.stderr
+    wrong = next(s for s in SCRIPTS if s != script)
+    proc = run_script(wrong, "--resume", path, check=False, env=dataset)
+    assert proc.returncode != 0 and f"is not a checkpoint of {wrong}.py" in proc.stderr
+
+
+def sweep_command_line(args_dict):
+    """The flags `wandb agent` passes for a run with these parameters, built by wandb's own code."""
+    from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
+
+    return create_sweep_command_args({"args": {k: {"value": v} for k, v in args_dict.items()}})["args"]
+
+
+def flipped(field):
+    """A value different from the default, of the field's type."""
+    value = field.default
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value + 1
+    return {"dataset_kind": "policy", "target_q": "mean", "optimizer": "rmsprop", "baseline": "mean"}.get(
+        field.name, "x" if value is None or isinstance(value, str) else value
+    )
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+@pytest.mark.parametrize("style", ["hyphens", "underscores"])
+def test_every_flag_parses_from_a_wandb_agent_command_line(load_script, script, style):
+    module = load_script(script)
+    fields = dataclasses.fields(module.Args)
+    name = (lambda f: f.name.replace("_", "-")) if style == "hyphens" else (lambda f: f.name)
+    for field in fields:  # one flag at a time, to the value that is not the default
+        args = module.parse_args(sweep_command_line({name(field): flipped(field)}))
+        assert getattr(args, field.name) == flipped(field), field.name
+    for value in (True, False):  # booleans both ways, all at once, as `--flag=True` / `--flag=False`
+        bools = {name(f): value for f in fields if f.type is bool}
+        args = module.parse_args(sweep_command_line(bools))
+        assert all(getattr(args, f.name) is value for f in fields if f.type is bool)
+    assert module.parse_args(["--track"]).track is True  # CleanRL's form keeps working
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_sweep_style_command_runs(run_script, dataset, script):
+    flags = sweep_command_line({"seed": 2, "track": False, "save-model": False, "hidden-dim": 32, "eval-episodes": 1})
+    proc = run_script(script, *QUICK[script], *BATCH.get(script, []), *flags, env=dataset)
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+
+
+def shared_block(script):
+    text = (ROOT / f"{script}.py").read_text()
+    return re.search(r"^# ---- The same in every script.*?(?=^def run_evaluation_only)", text, re.S | re.M).group(0)
+
+
+@pytest.mark.parametrize("script", SCRIPTS[1:])
+def test_the_shared_parts_are_word_for_word_the_same(script):
+    assert shared_block(script) == shared_block(SCRIPTS[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_cuda_smoke(run_script, dataset, script):
+    proc = run_script(script, *quick(script, "--cuda", "--save-model"), env=dataset)
+    assert " on cuda" in proc.stdout.splitlines()[0]
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+    again = run_script(script, "--eval-checkpoint", checkpoint_of(run_script.cwd, script), "--eval-episodes", 1)
+    assert len(parse_metric(again.stdout, "eval/episodic_return")) == 1
