@@ -1,10 +1,9 @@
-import glob
-import os
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from conftest import parse_metric
 
 SCRIPT = "sac_continuous"
@@ -20,7 +19,7 @@ def test_squashed_log_prob_matches_change_of_variables(load_script, low, high):
     actor = m.Actor(obs_dim=3, act_space=space, hidden_dim=16)
     obs = torch.randn(5, 3)
     torch.manual_seed(1)
-    action, log_prob, _ = actor.get_action(obs)
+    action, log_prob = actor.get_action(obs)
     torch.manual_seed(1)
     mean, log_std = actor(obs)
     normal = torch.distributions.Normal(mean, log_std.exp())
@@ -54,8 +53,7 @@ class ConstQ(torch.nn.Module):
 
 class ZeroEntropyActor:
     def get_action(self, obs):
-        a = torch.zeros(len(obs), 1)
-        return a, torch.zeros(len(obs)), a
+        return torch.zeros(len(obs), 1), torch.zeros(len(obs))
 
 
 def test_critic_target_bootstraps_truncation_but_not_termination(load_script):
@@ -117,8 +115,14 @@ def test_buffer_holds_only_real_transitions(load_script, monkeypatch, tmp_path, 
 
     monkeypatch.setattr(m, "ReplayBuffer", CapturingBuffer)
     monkeypatch.chdir(tmp_path)
-    args = m.Args(env_id="SacContinuousCounterEnv-v0", total_timesteps=60, num_envs=3, learning_starts=learning_starts,
-                  batch_size=8, eval_episodes=0)
+    args = m.Args(
+        env_id="SacContinuousCounterEnv-v0",
+        total_timesteps=60,
+        num_envs=3,
+        learning_starts=learning_starts,
+        batch_size=8,
+        eval_episodes=0,
+    )
     m.main(args)
     rb = captured[0]
     assert len(rb) == 60
@@ -134,22 +138,24 @@ def test_buffer_holds_only_real_transitions(load_script, monkeypatch, tmp_path, 
 
 
 # ---------------------------------------------------------------- end to end
-def test_smoke_save_and_reload(run_script):
-    proc = run_script(SCRIPT, "--total-timesteps", 300, "--learning-starts", 100, "--batch-size", 32,
-                      "--eval-episodes", 2, "--save-model")
-    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
-    assert "episodic_return=" in proc.stdout
-    (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_continuous.pt"))
-    saved = torch.load(ckpt, weights_only=False)
-    assert {"actor", "qf", "qf_target", "log_alpha", "args"} <= set(saved)
-    again = run_script(SCRIPT, "--eval-checkpoint", ckpt, "--eval-episodes", 1)
-    assert len(parse_metric(again.stdout, "eval/episodic_return")) == 1
-
-
 def test_smoke_mujoco_vector_envs(run_script):
-    proc = run_script(SCRIPT, "--env-id", "Hopper-v5", "--num-envs", 2, "--total-timesteps", 200,
-                      "--learning-starts", 100, "--batch-size", 16, "--eval-episodes", 1)
+    proc = run_script(
+        SCRIPT,
+        "--env-id",
+        "Hopper-v5",
+        "--num-envs",
+        2,
+        "--total-timesteps",
+        200,
+        "--learning-starts",
+        100,
+        "--batch-size",
+        16,
+        "--eval-episodes",
+        1,
+    )
     assert "updates: 50" in proc.stdout  # one gradient step per vector step of 2 envs after warm-up
+    assert "settotalmass" not in proc.stdout + proc.stderr  # MuJoCo's deprecation notice is filtered
 
 
 def test_fewer_steps_than_learning_starts_still_evaluates(run_script):
@@ -158,48 +164,34 @@ def test_fewer_steps_than_learning_starts_still_evaluates(run_script):
     assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-def test_smoke_cuda(run_script):
-    proc = run_script(SCRIPT, "--total-timesteps", 300, "--learning-starts", 100, "--batch-size", 32, "--eval-episodes", 1)
-    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
-
-
-def test_help_lists_every_flag(run_script, load_script):
+def test_evaluation_draws_no_training_random_numbers(load_script):
     m = load_script(SCRIPT)
-    out = run_script(SCRIPT, "--help").stdout
-    for name in m.Args.__dataclass_fields__:
-        assert "--" + name.replace("_", "-") in out, name
-
-
-@pytest.mark.parametrize("args,message", [
-    (["--env-id", "CartPole-v1"], "needs a Box action space; CartPole-v1 has Discrete(2): use sac_discrete.py"),
-    (["--env-id", "NoSuchEnv-v0"], "unknown env id 'NoSuchEnv-v0'"),
-    (["--buffer-size", 100, "--batch-size", 256], "--buffer-size 100 is smaller than --batch-size 256"),
-    (["--total-timesteps", 0], "--total-timesteps must be >= 1"),
-])
-def test_bad_input_gets_one_clear_sentence(run_script, args, message):
-    proc = run_script(SCRIPT, *args, check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not os.path.exists(run_script.cwd / "runs"), "a rejected run left files behind"
-
-
-def test_track_offline_writes_wandb_run(run_script):
-    run_script(SCRIPT, "--track", "--total-timesteps", 400, "--learning-starts", 150, "--batch-size", 32,
-               "--eval-episodes", 1)
-    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
-    (log,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    data = open(log, "rb").read()
-    for metric in [b"charts/episodic_return", b"losses/qf_loss", b"losses/alpha", b"charts/SPS", b"eval/episodic_return"]:
-        assert metric in data, metric
+    env = gym.make("Pendulum-v1")
+    actor = m.Actor(3, env.action_space, 16)
+    torch.manual_seed(0)
+    state = torch.get_rng_state()
+    m.evaluate(actor, "Pendulum-v1", 1, seed=0, device="cpu")
+    assert torch.equal(torch.get_rng_state(), state)
 
 
 # ---------------------------------------------------------------- learning
 @pytest.mark.learning
 def test_learns_pendulum(run_script):
     # 64-unit networks: the same algorithm at about a fifth of the CPU cost of the 256-unit default, so CI stays short
-    proc = run_script(SCRIPT, "--env-id", "Pendulum-v1", "--seed", 1, "--total-timesteps", 6000,
-                      "--learning-starts", 1000, "--eval-episodes", 5, "--hidden-dim", 64)
+    proc = run_script(
+        SCRIPT,
+        "--env-id",
+        "Pendulum-v1",
+        "--seed",
+        1,
+        "--total-timesteps",
+        6000,
+        "--learning-starts",
+        1000,
+        "--eval-episodes",
+        5,
+        "--hidden-dim",
+        64,
+    )
     (final,) = parse_metric(proc.stdout, "eval/episodic_return")
     assert final >= -250, f"SAC did not learn Pendulum in 6000 steps: eval {final}"
