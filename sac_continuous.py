@@ -26,7 +26,9 @@ import random
 import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Literal, Optional
 
 import gymnasium as gym
@@ -165,6 +167,12 @@ def validate(args):
         except ImportError:
             raise SystemExit(
                 f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py"
+            ) from None
+        try:
+            minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
+        except ValueError:
+            raise SystemExit(
+                f"{SCRIPT}: --save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
             ) from None
         if args.save_dataset in minari.list_local_datasets():
             raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
@@ -371,8 +379,17 @@ def save_minari_dataset(args, rb, actor, device):
         )
         for i, e in enumerate(episodes)
     ]
+    # D4RL-style reference scores, so that cql.py prints a normalized score: uniform random actions score 0, the
+    # final deterministic policy 100 (10 episodes each, on seeds of their own)
     env = gym.make(args.env_id)
-    minari.create_dataset_from_buffers(dataset_id=args.save_dataset, buffer=buffers, env=env, algorithm_name=SCRIPT)
+    env.action_space.seed(args.seed)
+    uniform = SimpleNamespace(act=lambda obs: torch.as_tensor(env.action_space.sample())[None])
+    scores = [np.mean(evaluate(policy, args.env_id, 10, args.seed + 200_000, device)) for policy in (uniform, actor)]
+    with warnings.catch_warnings():  # Minari asks for an author, e-mail and code link that a local dataset lacks
+        warnings.filterwarnings("ignore", r"`\w+` is set to None", UserWarning, "minari")
+        minari.create_dataset_from_buffers(dataset_id=args.save_dataset, buffer=buffers, env=env, eval_env=args.env_id,
+                                           algorithm_name=SCRIPT, description=f"{SCRIPT} {args.dataset_kind} data",
+                                           ref_min_score=float(scores[0]), ref_max_score=float(scores[1]))  # fmt: skip
     env.close()
     print(f"minari dataset {args.save_dataset} written: {len(buffers)} episodes, {rb.added} steps collected")
 
@@ -499,13 +516,22 @@ def restore_run(ckpt, envs, seed):
     return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
 
 
+def load_checkpoint(path):
+    """A checkpoint written by this script, or one sentence saying why the file is not one."""
+    if not os.path.isfile(path):
+        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated file, or not a torch file at all
+        raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
+        raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
+    return ckpt
+
+
 def load_resume(args):
     """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    if not os.path.isfile(args.resume):
-        raise SystemExit(f"{SCRIPT}: checkpoint {args.resume!r} not found: pass a file from --save-model")
-    ckpt = torch.load(args.resume, map_location="cpu", weights_only=False)
-    if ckpt.get("script") != SCRIPT or "counters" not in ckpt:
-        raise SystemExit(f"{SCRIPT}: {args.resume} is not a checkpoint of {SCRIPT}: resume it with its own script")
+    ckpt = load_checkpoint(args.resume)
     changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
     if changed:
         was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
@@ -543,11 +569,7 @@ def report_eval(returns, wandb, step, extra=""):
 
 
 def run_evaluation_only(args, device):
-    if not os.path.isfile(args.eval_checkpoint):
-        raise SystemExit(f"{SCRIPT}: checkpoint {args.eval_checkpoint!r} not found: pass a file from --save-model")
-    ckpt = torch.load(args.eval_checkpoint, map_location=device, weights_only=False)
-    if ckpt.get("script") != SCRIPT:
-        raise SystemExit(f"{SCRIPT}: {args.eval_checkpoint} is not a checkpoint of {SCRIPT}")
+    ckpt = load_checkpoint(args.eval_checkpoint)
     saved = ckpt["args"]
     obs_space, act_space = check_env(saved["env_id"])
     actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"]).to(device)

@@ -1,16 +1,17 @@
-"""reinforce_gaussian.py: returns-to-go and GAE by hand, the Gaussian log-prob and pseudo-loss gradient
-analytically, bandit convergence, smoke runs, checkpoint, tracking and bad input."""
+"""reinforce_gaussian.py: returns-to-go, GAE and Psi by hand (termination vs truncation), the Gaussian log-prob and
+pseudo-loss gradient analytically, batches of whole episodes, the bandit, and bandit convergence."""
 
-import glob
 import math
-import os
 import re
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+
 from conftest import parse_metric
 
+SCRIPT = "reinforce_gaussian"
 GAMMA, LAM = 0.9, 0.8
 # three episodes back to back: terminated, truncated, terminated (one step)
 EPISODES = [([1.0, 2.0, 3.0], "terminated"), ([0.5, -1.0], "truncated"), ([4.0], "terminated")]
@@ -35,7 +36,7 @@ def hand_returns(bootstrap):
 
 
 def test_reward_to_go_never_crosses_episodes_and_cuts_at_truncation(load_script):
-    m = load_script("reinforce_gaussian")
+    m = load_script(SCRIPT)
     rewards, ends = flat()
     np.testing.assert_allclose(m.reward_to_go(rewards, ends, GAMMA), hand_returns(bootstrap=False))
     # the first episode by hand: 1 + .9*2 + .81*3
@@ -46,7 +47,7 @@ def test_reward_to_go_never_crosses_episodes_and_cuts_at_truncation(load_script)
 
 
 def test_gae_with_termination_and_truncation(load_script):
-    m = load_script("reinforce_gaussian")
+    m = load_script(SCRIPT)
     rewards, ends = flat()
     values = np.array([0.3, -0.2, 0.7, 1.5, 2.0, 0.1])
     # next_values as the script builds them: V(s_{t+1}) inside an episode, V(final obs) on truncation, 0 on termination
@@ -64,10 +65,78 @@ def test_gae_with_termination_and_truncation(load_script):
     np.testing.assert_allclose(adv1 + values, hand_returns(bootstrap=True))
 
 
+# compute_psi on the same three episodes. obs = [row id]: rows 0-5 are the steps, 6-8 the episodes' final obs.
+STEP_V = [0.3, -0.2, 0.7, 1.5, 2.0, 0.1]
+FINAL_OBS_V = [-7.0, FINAL_V[1], 5.0]  # the terminated episodes' final values must not be used
+
+
+class TableCritic(torch.nn.Module):
+    def forward(self, obs):
+        return torch.tensor(STEP_V + FINAL_OBS_V)[obs[:, 0].long()]
+
+
+def psi_batch(load_script):
+    m = load_script(SCRIPT)
+    rewards, ends = flat()
+    return m.Batch(
+        obs=np.arange(6, dtype=np.float32)[:, None],
+        actions=np.zeros((6, 1), np.float32),
+        rewards=rewards,
+        ends=ends,
+        final_obs=np.array([[6.0], [7.0], [8.0]], np.float32),
+        truncated=np.array([False, True, False]),
+    )
+
+
+def hand_gae(lam):
+    """A_t = sum_k (gamma lambda)^k delta_{t+k} per episode, the deltas written out from the episode list."""
+    out, row = [], 0
+    for e, (rs, how) in enumerate(EPISODES):
+        v = STEP_V[row : row + len(rs)]
+        v_next = v[1:] + [FINAL_OBS_V[e] if how == "truncated" else 0.0]
+        deltas = [rs[t] + GAMMA * v_next[t] - v[t] for t in range(len(rs))]
+        out += [sum((GAMMA * lam) ** k * deltas[t + k] for k in range(len(rs) - t)) for t in range(len(rs))]
+        row += len(rs)
+    return np.array(out)
+
+
+def standardise(x, centre=True):
+    x = np.asarray(x, dtype=np.float64)
+    return ((x - x.mean()) if centre else x) / (x.std() + 1e-8)
+
+
+def test_compute_psi_value_baseline_bootstraps_truncation_only(load_script):
+    m = load_script(SCRIPT)
+    batch = psi_batch(load_script)
+    args = m.Args(baseline="value", gamma=GAMMA, gae_lambda=LAM, norm_adv=False)
+    psi, targets = m.compute_psi(batch, TableCritic(), args, "cpu")
+    np.testing.assert_allclose(psi, hand_gae(LAM), rtol=1e-6)
+    np.testing.assert_allclose(targets, hand_gae(LAM) + STEP_V, rtol=1e-6)  # lambda-returns
+    args = m.Args(baseline="value", gamma=GAMMA, gae_lambda=1.0, norm_adv=False)
+    _, targets = m.compute_psi(batch, TableCritic(), args, "cpu")
+    np.testing.assert_allclose(targets, hand_returns(bootstrap=True), rtol=1e-6)  # lambda 1: bootstrapped returns
+    args = m.Args(baseline="value", gamma=GAMMA, gae_lambda=LAM, norm_adv=True)
+    psi, targets = m.compute_psi(batch, TableCritic(), args, "cpu")
+    np.testing.assert_allclose(psi, standardise(hand_gae(LAM)), rtol=1e-6)
+    np.testing.assert_allclose(targets, hand_gae(LAM) + STEP_V, rtol=1e-6)  # targets from the unnormalised Psi
+
+
+@pytest.mark.parametrize("norm_adv", [False, True])
+def test_compute_psi_without_critic_cuts_at_truncation(load_script, norm_adv):
+    m = load_script(SCRIPT)
+    batch = psi_batch(load_script)
+    returns = np.array(hand_returns(bootstrap=False))
+    psi, targets = m.compute_psi(batch, None, m.Args(baseline="none", gamma=GAMMA, norm_adv=norm_adv), "cpu")
+    assert targets is None
+    np.testing.assert_allclose(psi, standardise(returns, centre=False) if norm_adv else returns, rtol=1e-6)
+    psi, _ = m.compute_psi(batch, None, m.Args(baseline="mean", gamma=GAMMA, norm_adv=norm_adv), "cpu")
+    np.testing.assert_allclose(psi, standardise(returns) if norm_adv else returns - returns.mean(), rtol=1e-6)
+
+
 def test_gaussian_log_prob_and_pseudo_loss_gradient_1d(load_script):
-    m = load_script("reinforce_gaussian")
+    m = load_script(SCRIPT)
     torch.manual_seed(0)
-    actor = m.Actor(obs_dim=1, act_dim=1, hidden_size=8, log_std_init=-0.5)
+    actor = m.Actor(obs_dim=1, act_space=gym.spaces.Box(-1.0, 1.0, (1,)), hidden_dim=8, log_std_init=-0.5)
     obs = torch.randn(5, 1)
     actions = torch.randn(5, 1)
     psi = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0])
@@ -90,10 +159,73 @@ def test_gaussian_log_prob_and_pseudo_loss_gradient_1d(load_script):
     assert actor.log_std.grad.item() == pytest.approx(grad_log_std, rel=1e-4)
 
 
-def test_bandit_is_registered_and_rewards_as_specified(load_script):
-    import gymnasium as gym
+def test_act_is_mu_clipped_to_the_bounds_and_draws_no_random_numbers(load_script):
+    m = load_script(SCRIPT)
+    space = gym.spaces.Box(np.array([-1.0, 0.0], np.float32), np.array([1.0, 0.5], np.float32))
+    actor = m.Actor(obs_dim=3, act_space=space, hidden_dim=8)
+    with torch.no_grad():
+        actor.mu.bias.copy_(torch.tensor([-3.0, 0.2]))
+    state = torch.get_rng_state()
+    action = actor.act(torch.zeros(1, 3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert action[0, 0].item() == -1.0 and action[0, 1].item() == pytest.approx(0.2, abs=0.05)
 
-    load_script("reinforce_gaussian")
+
+# ---------------------------------------------------------------- batches of whole episodes
+class CounterEnv(gym.Env):
+    """obs = [episode id, t], reward t after the step. Odd episodes terminate at t == 3; the TimeLimit (5 steps)
+    truncates the others."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    episodes = 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        CounterEnv.episodes += 1
+        self.ep, self.t = CounterEnv.episodes, 0
+        return np.array([self.ep, self.t], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.ep % 2 == 1 and self.t == 3
+        return np.array([self.ep, self.t], np.float32), float(self.t), terminated, False, {}
+
+
+gym.register("ReinforceCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
+
+
+def test_collect_batch_keeps_whole_real_episodes(load_script):
+    m = load_script(SCRIPT)
+    num_envs, batch_size = 3, 20
+    envs = gym.vector.SyncVectorEnv(
+        [m.make_env("ReinforceCounterEnv-v0", i, False, "test") for i in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    actor = m.Actor(2, envs.single_action_space, 8)
+    args = m.Args(num_envs=num_envs, batch_size=batch_size)
+    obs, _ = envs.reset(seed=0)
+    batch, step, finished = m.collect_batch(envs, actor, obs, args, "cpu", m.Progress(1000, 100), 100)
+    envs.close()
+    assert len(batch.rewards) >= batch_size and len(batch.obs) == len(batch.actions) == len(batch.ends)
+    assert (step - 100) % num_envs == 0 and step - 100 >= len(batch.rewards)
+    assert len(finished) >= len(batch.truncated) and all(100 < s <= step for s, _, _ in finished)
+    starts = np.flatnonzero(np.concatenate([[True], batch.ends[:-1]]))
+    assert len(starts) == len(batch.final_obs) == len(batch.truncated) == batch.ends.sum()
+    for e, (s, end) in enumerate(zip(starts, np.flatnonzero(batch.ends))):
+        ep_obs = batch.obs[s : end + 1]
+        episode, length = ep_obs[0, 0], end + 1 - s
+        assert np.all(ep_obs[:, 0] == episode), "an episode in the batch mixes two episodes"
+        assert np.array_equal(ep_obs[:, 1], np.arange(length)), "an episode in the batch is not whole"
+        assert np.array_equal(batch.rewards[s : end + 1], np.arange(1, length + 1))
+        assert np.array_equal(batch.final_obs[e], [episode, length]), "final_obs is not the real last observation"
+        assert length == (3 if episode % 2 == 1 else 5)
+        assert batch.truncated[e] == (episode % 2 == 0), "terminated and truncated episodes confused"
+    assert batch.truncated.any() and not batch.truncated.all()
+
+
+def test_bandit_is_registered_and_rewards_as_specified(load_script):
+    load_script(SCRIPT)
     env = gym.make("GaussianBandit-v0")
     tau, zeta, beta = env.unwrapped.tau, env.unwrapped.zeta, env.unwrapped.beta
     env.reset(seed=0)
@@ -103,64 +235,50 @@ def test_bandit_is_registered_and_rewards_as_specified(load_script):
         assert terminated and not truncated
 
 
+@pytest.mark.parametrize(
+    "flags",
+    [["--baseline", "none", "--no-norm-adv"], ["--baseline", "mean", "--state-dependent-std", "--ent-coef", "0.01"]],
+)
+def test_smoke_other_baselines(run_script, flags):
+    out = run_script(
+        SCRIPT,
+        "--env-id",
+        "Pendulum-v1",
+        "--total-timesteps",
+        600,
+        "--batch-size",
+        200,
+        "--num-envs",
+        2,
+        "--eval-episodes",
+        1,
+        *flags,
+    ).stdout
+    assert re.search(r"^global_step=\d+, episodic_return=\S+, episodic_length=200$", out, re.M)
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
+
+
 @pytest.mark.learning
 def test_bandit_mu_converges_to_tau_and_sigma_shrinks(run_script):
-    out = run_script("reinforce_gaussian", "--env-id", "GaussianBandit-v0", "--num-envs", 16, "--batch-size", 64,
-                     "--baseline", "mean", "--total-timesteps", 64 * 200, "--eval-episodes", 1, "--seed", 1).stdout
+    out = run_script(
+        SCRIPT,
+        "--env-id",
+        "GaussianBandit-v0",
+        "--num-envs",
+        16,
+        "--batch-size",
+        64,
+        "--baseline",
+        "mean",
+        "--total-timesteps",
+        64 * 200,
+        "--eval-episodes",
+        1,
+        "--seed",
+        1,
+    ).stdout
     lines = re.findall(r"^bandit: update (\d+), .*mu=(\S+), sigma=(\S+), tau=(\S+)$", out, re.M)
     assert len(lines) == 200
     _, mu, sigma, tau = map(float, lines[-1])
     assert abs(mu - tau) < 0.05 * 2.0, lines[-1]  # 5% of the action range [-1, 1]
     assert sigma < math.exp(-0.5), lines[-1]
-
-
-@pytest.mark.parametrize("env_id", ["InvertedPendulum-v5", "Pendulum-v1"])
-def test_smoke_save_and_eval_checkpoint(run_script, env_id):
-    out = run_script("reinforce_gaussian", "--env-id", env_id, "--total-timesteps", 600, "--batch-size", 200,
-                     "--num-envs", 2, "--eval-episodes", 2, "--save-model", "--no-cuda").stdout
-    assert re.search(r"^global_step=\d+, episodic_return=\S+, episodic_length=\d+$", out, re.M)
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
-    (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "reinforce_gaussian.pt"))
-    saved = torch.load(ckpt, weights_only=False)
-    assert {"args", "actor", "critic"} <= set(saved) and saved["args"]["env_id"] == env_id
-    again = run_script("reinforce_gaussian", "--eval-checkpoint", ckpt, "--eval-episodes", 1).stdout
-    assert len(parse_metric(again, "eval/episodic_return")) == 1
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-@pytest.mark.parametrize("env_id", ["InvertedPendulum-v5", "Pendulum-v1"])
-def test_smoke_cuda(run_script, env_id):
-    out = run_script("reinforce_gaussian", "--env-id", env_id, "--total-timesteps", 400, "--batch-size", 200,
-                     "--eval-episodes", 1).stdout
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
-
-
-def test_track_offline_writes_a_wandb_run(run_script):
-    run_script("reinforce_gaussian", "--env-id", "Pendulum-v1", "--total-timesteps", 400, "--batch-size", 200,
-               "--num-envs", 1, "--eval-episodes", 1, "--track", "--baseline", "mean", "--state-dependent-std")
-    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
-    (log,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    data = open(log, "rb").read()  # offline mode writes no wandb-summary.json; the metric names are in the log
-    for key in [b"charts/episodic_return", b"losses/policy_loss", b"eval/episodic_return"]:
-        assert key in data
-
-
-def test_help_lists_every_flag(run_script, load_script):
-    import dataclasses
-
-    out = run_script("reinforce_gaussian", "--help").stdout
-    for field in dataclasses.fields(load_script("reinforce_gaussian").Args):
-        assert "--" + field.name.replace("_", "-") in out
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--env-id", "CartPole-v1"], "needs a Box action space; CartPole-v1 has Discrete(2)"),
-    (["--env-id", "NoSuchEnv-v9"], "unknown env id NoSuchEnv-v9"),
-    (["--env-id", "Pendulum-v1", "--total-timesteps", "0"], "--total-timesteps is out of range"),
-    (["--eval-checkpoint", "missing.pt"], "checkpoint missing.pt not found"),
-])
-def test_bad_input_gets_one_clear_sentence(run_script, args, message):
-    proc = run_script("reinforce_gaussian", *args, check=False)
-    assert proc.returncode != 0
-    assert message in proc.stderr and "Traceback" not in proc.stderr
-    assert not (run_script.cwd / "runs").exists() and not (run_script.cwd / "wandb").exists()

@@ -1,18 +1,18 @@
-"""Tests of sac_discrete.py: the losses against hand computations, the buffer against CartPole's own physics,
-the command line (smoke, save/load, tracking, bad input), and a short fixed-seed CartPole learning run."""
+"""Tests of sac_discrete.py: the losses and the update step against hand computations, the buffer against CartPole's
+own physics, this script's own command-line checks, and a short fixed-seed CartPole learning run (what every script
+shares is tested in test_cli.py)."""
 
-import glob
+import copy
 import math
 import os
+import random
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-import tyro
-from conftest import parse_metric
 
-SMOKE = ("--total-timesteps", 400, "--learning-starts", 200, "--batch-size", 32, "--hidden-dim", 32, "--eval-episodes", 2)
+from conftest import parse_metric
 
 # A 2-state, 3-action example with every number written out, shared by the loss tests.
 PROBS = [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
@@ -29,12 +29,18 @@ def example():
 def test_soft_value_by_hand(load_script):
     sd = load_script("sac_discrete")
     probs, log_pi, q = example()
-    expected = [sum(PROBS[b][a] * (min(Q1[b][a], Q2[b][a]) - ALPHA * math.log(PROBS[b][a])) for a in range(3))
-                for b in range(2)]
+    expected = [
+        sum(PROBS[b][a] * (min(Q1[b][a], Q2[b][a]) - ALPHA * math.log(PROBS[b][a])) for a in range(3)) for b in range(2)
+    ]
     # first state by hand: 0.2*(1.0-0.4 ln .2) + 0.3*(1.0-0.4 ln .3) + 0.5*(2.5-0.4 ln .5)
-    assert expected[0] == pytest.approx(0.2 * (1 + 0.4 * 1.6094379) + 0.3 * (1 + 0.4 * 1.2039728) + 0.5 * (2.5 + 0.4 * 0.6931472))
+    assert expected[0] == pytest.approx(
+        0.2 * (1 + 0.4 * 1.6094379) + 0.3 * (1 + 0.4 * 1.2039728) + 0.5 * (2.5 + 0.4 * 0.6931472)
+    )
     assert sd.soft_value(probs, log_pi, q, ALPHA).tolist() == pytest.approx(expected)
-    mean = [sum(PROBS[b][a] * ((Q1[b][a] + Q2[b][a]) / 2 - ALPHA * math.log(PROBS[b][a])) for a in range(3)) for b in range(2)]
+    mean = [
+        sum(PROBS[b][a] * ((Q1[b][a] + Q2[b][a]) / 2 - ALPHA * math.log(PROBS[b][a])) for a in range(3))
+        for b in range(2)
+    ]
     assert sd.soft_value(probs, log_pi, q, ALPHA, "mean").tolist() == pytest.approx(mean)  # --target-q mean
     assert mean[0] > expected[0] or mean[1] > expected[1]  # the example's critics disagree somewhere
     # --no-backup-entropy backs up with alpha = 0: the expected Q alone, 0.2*1.0 + 0.3*1.0 + 0.5*2.5 for the first state
@@ -43,22 +49,23 @@ def test_soft_value_by_hand(load_script):
     assert sd.soft_value(probs, log_pi, q, 0.0).tolist() == pytest.approx(no_bonus)
 
 
-@pytest.mark.parametrize("backup_entropy", [True, False])
-def test_backup_entropy_flag_reaches_the_target(load_script, tmp_path, monkeypatch, backup_entropy):
-    """The critic target gets alpha's entropy bonus by default and none with --no-backup-entropy."""
+@pytest.mark.parametrize("backup_entropy, target_q", [(True, "min"), (False, "mean")])
+def test_backup_entropy_and_target_q_reach_the_target(load_script, tmp_path, monkeypatch, backup_entropy, target_q):
+    """The critic target gets alpha's entropy bonus by default and none with --no-backup-entropy; --target-q picks how
+    the twin target critics combine."""
     sd = load_script("sac_discrete")
     seen, original = [], sd.soft_value
 
     def recording_soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
-        seen.append(float(alpha))
+        seen.append((float(alpha), reduce))
         return original(next_probs, next_log_pi, next_q_target, alpha, reduce)
 
     monkeypatch.setattr(sd, "soft_value", recording_soft_value)
     monkeypatch.chdir(tmp_path)
     sd.main(sd.Args(total_timesteps=260, learning_starts=250, batch_size=32, hidden_dim=16, eval_episodes=0,
-                    cuda=False, backup_entropy=backup_entropy))
-    assert len(seen) == 10
-    assert all(a > 0.9 for a in seen) if backup_entropy else all(a == 0.0 for a in seen)  # alpha starts at 1
+                    cuda=False, backup_entropy=backup_entropy, target_q=target_q))  # fmt: skip
+    assert len(seen) == 10 and all(reduce == target_q for _, reduce in seen)
+    assert all(a > 0.9 for a, _ in seen) if backup_entropy else all(a == 0.0 for a, _ in seen)  # alpha starts at 1
 
 
 def test_critic_loss_bootstraps_truncation_not_termination(load_script):
@@ -69,10 +76,13 @@ def test_critic_loss_bootstraps_truncation_not_termination(load_script):
     for terminated in ([0.0, 0.0], [1.0, 0.0], [0.0, 1.0]):
         expected = 0.0
         for qk in (Q1, Q2):
-            expected += sum((qk[b][actions[b]] - (rewards[b] + gamma * (1 - terminated[b]) * next_v[b])) ** 2
-                            for b in range(2)) / 2
-        got = sd.critic_loss(q, torch.tensor(actions), torch.tensor(rewards), torch.tensor(terminated),
-                             torch.tensor(next_v), gamma)
+            expected += (
+                sum((qk[b][actions[b]] - (rewards[b] + gamma * (1 - terminated[b]) * next_v[b])) ** 2 for b in range(2))
+                / 2
+            )
+        got = sd.critic_loss(
+            q, torch.tensor(actions), torch.tensor(rewards), torch.tensor(terminated), torch.tensor(next_v), gamma
+        )
         assert got.item() == pytest.approx(expected)
 
 
@@ -82,8 +92,13 @@ def test_actor_loss_by_hand_sums_over_actions(load_script):
     q.requires_grad_(True)
     logits = log_pi.clone().requires_grad_(True)  # so that the gradient check below goes through a softmax
     p, lp = torch.softmax(logits, -1), torch.log_softmax(logits, -1)
-    expected = sum(sum(PROBS[b][a] * (ALPHA * math.log(PROBS[b][a]) - min(Q1[b][a], Q2[b][a])) for a in range(3))
-                   for b in range(2)) / 2  # mean over states, sum over actions
+    expected = (
+        sum(
+            sum(PROBS[b][a] * (ALPHA * math.log(PROBS[b][a]) - min(Q1[b][a], Q2[b][a])) for a in range(3))
+            for b in range(2)
+        )
+        / 2
+    )  # mean over states, sum over actions
     loss = sd.actor_loss(p, lp, q, ALPHA)
     assert loss.item() == pytest.approx(expected, rel=1e-5)
     # gradient by central differences on the same hand formula
@@ -96,8 +111,13 @@ def test_actor_loss_by_hand_sums_over_actions(load_script):
                 lg = log_pi.clone().double()
                 lg[b, a] += sign * eps
                 pr = torch.softmax(lg, -1).tolist()
-                grads.append(sum(sum(pr[i][j] * (ALPHA * math.log(pr[i][j]) - min(Q1[i][j], Q2[i][j])) for j in range(3))
-                                 for i in range(2)) / 2)
+                grads.append(
+                    sum(
+                        sum(pr[i][j] * (ALPHA * math.log(pr[i][j]) - min(Q1[i][j], Q2[i][j])) for j in range(3))
+                        for i in range(2)
+                    )
+                    / 2
+                )
             assert logits.grad[b, a].item() == pytest.approx((grads[0] - grads[1]) / (2 * eps), abs=1e-4)
     assert q.grad is None  # the critics are not trained by the actor loss
 
@@ -165,7 +185,7 @@ def test_stored_transitions_follow_cartpole_physics(load_script, tmp_path, monke
     monkeypatch.setattr(sd, "ReplayBuffer", RecordingBuffer)
     monkeypatch.chdir(tmp_path)
     sd.main(sd.Args(env_id="ShortCartPole-v0", num_envs=2, total_timesteps=300, learning_starts=100, batch_size=32,
-                    hidden_dim=16, eval_episodes=0, cuda=False))
+                    hidden_dim=16, eval_episodes=0, cuda=False))  # fmt: skip
     sim = gym.make("CartPole-v1").unwrapped
     sim.reset(seed=0)
     for obs, next_obs, action, terminated in stored:
@@ -179,82 +199,126 @@ def test_stored_transitions_follow_cartpole_physics(load_script, tmp_path, monke
         ended = [not np.allclose(a[1], b[0]) for a, b in zip(seq, seq[1:])]
         terminated = [bool(row[3]) for row in seq[:-1]]
         assert all(e for e, t in zip(ended, terminated) if t)
-        assert sum(terminated) > 0 and sum(e and not t for e, t in zip(ended, terminated)) > 0  # both endings occur (20-step limit)
+        # both endings occur (20-step limit)
+        assert sum(terminated) > 0 and sum(e and not t for e, t in zip(ended, terminated)) > 0
 
 
-def test_help_lists_every_flag(load_script, run_script):
+def test_update_equals_three_separate_adam_steps(load_script):
+    """update() sums the three losses into one backward pass and one Adam step over three parameter groups. That must
+    equal a separate Adam step on each loss, the actor and alpha losses taken with the critics of before the step (the
+    one-step lag); then log(alpha) is clamped and the target critics move tau of the way to the online ones."""
     sd = load_script("sac_discrete")
-    out = run_script("sac_discrete", "--help").stdout
-    for name in sd.Args.__dataclass_fields__:
-        assert "--" + name.replace("_", "-") in out, name
+    args = sd.Args(tau=0.1, gamma=0.9, log_alpha_max=0.0, batch_size=6)  # alpha starts at 1 = exp(log_alpha_max)
+    torch.manual_seed(0)
+    actor, qf, qf_target = sd.Actor(4, 3, 16), sd.TwinQ(4, 3, 16), sd.TwinQ(4, 3, 16).requires_grad_(False)
+    obs, next_obs = torch.randn(6, 4), torch.randn(6, 4)
+    batch = (obs, torch.tensor([0, 1, 2, 0, 1, 2]), torch.randn(6), next_obs, torch.tensor([0.0, 1, 0, 0, 1, 0]))
+    target_entropy = math.log(3)  # above any entropy: alpha's step goes up, into the clamp
+    ref_actor, ref_qf, ref_target = (copy.deepcopy(m) for m in (actor, qf, qf_target))
+    log_alpha, ref_log_alpha = torch.tensor(0.0, requires_grad=True), torch.tensor(0.0, requires_grad=True)
+    optimizer = torch.optim.Adam([{"params": actor.parameters(), "lr": 1e-2}, {"params": qf.parameters(), "lr": 1e-2},
+                                  {"params": [log_alpha], "lr": 1e-2}])  # fmt: skip
+    losses, entropy = sd.update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy)
+
+    probs, log_pi = ref_actor(obs)
+    with torch.no_grad():
+        next_probs, next_log_pi = ref_actor(next_obs)
+        next_v = sd.soft_value(next_probs, next_log_pi, ref_target(next_obs), 1.0)
+    q = ref_qf(obs)
+    expected = (sd.critic_loss(q, batch[1], batch[2], batch[4], next_v, 0.9), sd.actor_loss(probs, log_pi, q, 1.0),
+                sd.alpha_loss(ref_log_alpha, probs, log_pi, target_entropy))  # fmt: skip
+    for loss, params in zip(expected, ([*ref_qf.parameters()], [*ref_actor.parameters()], [ref_log_alpha])):
+        step = torch.optim.Adam(params, lr=1e-2)
+        step.zero_grad()
+        loss.backward(retain_graph=True)
+        step.step()
+    for got, want in zip(losses, expected):
+        assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert entropy.item() == pytest.approx(-(probs * log_pi).sum(-1).mean().item(), rel=1e-5)
+    for net, ref in ((actor, ref_actor), (qf, ref_qf)):
+        for p, r in zip(net.parameters(), ref.parameters()):
+            assert torch.allclose(p, r, atol=1e-6)
+    for p, r, online in zip(qf_target.parameters(), ref_target.parameters(), qf.parameters()):
+        assert torch.allclose(p, r + 0.1 * (online - r), atol=1e-6)
+    assert ref_log_alpha.item() > 0 and log_alpha.item() == 0.0  # alpha rose, and the clamp took it back
+
+
+def test_buffer_state_dict_round_trip(load_script):
+    """A checkpoint holds only the filled rows, and the restored buffer samples exactly as the saved one."""
+    sd = load_script("sac_discrete")
+    rb = sd.ReplayBuffer(10, 2, torch.device("cpu"))
+    for t in range(3):
+        rows = np.array([[t, 1.0], [t, 2.0]], dtype=np.float32)
+        rb.add(rows, rows + 1, np.array([t, 2 - t]), np.array([0.5, t]), np.array([False, t == 2]))
+    state = rb.state_dict()
+    assert state["obs"].untyped_storage().nbytes() == 6 * 2 * 4  # not the whole preallocated storage
+    again = sd.ReplayBuffer(10, 2, torch.device("cpu"))
+    again.load_state_dict(state)
+    assert (again.pos, again.full, len(again)) == (rb.pos, rb.full, 6)
+    for name in sd.ReplayBuffer.FIELDS:
+        assert torch.equal(getattr(again, name), getattr(rb, name)), name
+    torch.manual_seed(3)
+    first = rb.sample(8)
+    torch.manual_seed(3)
+    assert all(torch.equal(a, b) for a, b in zip(first, again.sample(8)))
+
+
+def test_evaluate_is_greedy_and_draws_no_random_numbers(load_script):
+    sd = load_script("sac_discrete")
+    torch.manual_seed(0)
+    actor = sd.Actor(4, 2, 16)
+    obs = torch.randn(32, 4)
+    assert torch.equal(actor.act(obs), actor(obs)[0].argmax(-1))
+    states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
+    sd.evaluate(actor, "CartPole-v1", 2, 0, torch.device("cpu"))
+    assert torch.equal(states[0], torch.get_rng_state())
+    assert np.array_equal(states[1], np.random.get_state()[1]) and states[2] == random.getstate()
+
+
+def test_learning_starts_below_batch_size_samples_with_replacement(load_script, tmp_path, monkeypatch, capsys):
+    """The first batches are drawn with replacement from the few transitions the buffer holds."""
+    sd = load_script("sac_discrete")
+    monkeypatch.chdir(tmp_path)
+    sd.main(sd.parse_args(["--total-timesteps", "60", "--learning-starts", "10", "--batch-size", "64",
+                           "--hidden-dim", "16", "--eval-episodes", "0", "--no-cuda"]))  # fmt: skip
+    assert "(updates: 50)" in capsys.readouterr().out
+    assert os.listdir(tmp_path) == []  # nothing written without --save-model / --checkpoint-every
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--env-id", "Pendulum-v1"), "needs a Discrete action space; Pendulum-v1 has Box(-2.0, 2.0, (1,), float32): use sac_continuous.py"),
+    (("--env-id", "Pendulum-v1"), "needs a Discrete action space; Pendulum-v1 has Box(-2.0, 2.0, (1,), float32): "
+     "use sac_continuous.py"),
     (("--env-id", "Blackjack-v1"), "needs a flat Box observation space"),
-    (("--env-id", "NoSuchEnv-v0"), "unknown env id 'NoSuchEnv-v0'"),
-    (("--total-timesteps", "0"), "--total-timesteps must be >= 1"),
-    (("--batch-size", "512", "--learning-starts", "100"), "--learning-starts 100 must be >= --batch-size 512"),
     (("--target-entropy-scale", "1.0"), "--target-entropy-scale must be in [0, 1)"),
     (("--alpha-init", "0"), "--alpha-init must be > 0"),
     (("--alpha-init", "10"), "--alpha-init 10.0 is outside exp([--log-alpha-min, --log-alpha-max])"),
-    (("--eval-checkpoint", "missing.pt"), "checkpoint 'missing.pt' not found"),
-])
+    (("--log-alpha-min", "3"), "--log-alpha-min must be below --log-alpha-max"),
+    (("--alpha-lr", "0"), "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+])  # fmt: skip
 def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
-    """In-process through the same tyro parser as the command line (a subprocess each would cost seconds)."""
+    """This script's own checks, in-process through the command-line parser (a subprocess each would cost seconds);
+    the checks that every script shares are in test_cli.py."""
     sd = load_script("sac_discrete")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exc:
-        sd.main(tyro.cli(sd.Args, args=[*args, "--track", "--save-model"]))
-    assert isinstance(exc.value.code, str) and exc.value.code.startswith("sac_discrete.py") and message in exc.value.code
+        sd.main(sd.parse_args([*args, "--track", "--save-model"]))
+    assert (
+        isinstance(exc.value.code, str) and exc.value.code.startswith("sac_discrete.py") and message in exc.value.code
+    )
     assert os.listdir(tmp_path) == []  # nothing written: no runs/, no wandb/
 
 
 def test_target_q_accepts_only_min_or_mean(load_script, capsys):
     sd = load_script("sac_discrete")
-    assert tyro.cli(sd.Args, args=["--target-q", "mean"]).target_q == "mean"
+    assert sd.parse_args(["--target-q", "mean"]).target_q == "mean"
     with pytest.raises(SystemExit) as exc:
-        tyro.cli(sd.Args, args=["--target-q", "max"])
+        sd.parse_args(["--target-q", "max"])
     assert exc.value.code == 2 and "max" in capsys.readouterr().err
-
-
-def test_bad_input_exit(run_script):
-    proc = run_script("sac_discrete", "--env-id", "Pendulum-v1", "--track", check=False)
-    assert proc.returncode == 1 and "use sac_continuous.py" in proc.stderr and "Traceback" not in proc.stderr
-    assert os.listdir(run_script.cwd) == []
-
-
-def test_smoke_save_and_eval_checkpoint(run_script):
-    out = run_script("sac_discrete", *SMOKE, "--num-envs", 2, "--save-model", "--no-cuda", "--target-q", "mean",
-                     "--no-backup-entropy").stdout
-    assert "global_step=" in out and "episodic_return=" in out and "episodic_length=" in out
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
-    (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_discrete.pt"))
-    ckpt = torch.load(path, weights_only=False)
-    assert ckpt["args"]["env_id"] == "CartPole-v1" and "actor" in ckpt
-    assert not glob.glob(str(run_script.cwd / "runs" / "*" / "*.tmp"))
-    again = run_script("sac_discrete", "--eval-checkpoint", path, "--eval-episodes", 3).stdout
-    assert len(parse_metric(again, "eval/episodic_return")) == 1
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-def test_smoke_cuda(run_script):
-    out = run_script("sac_discrete", *SMOKE, "--cuda").stdout
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
-
-
-def test_track_offline(run_script):
-    run_script("sac_discrete", *SMOKE, "--track")
-    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
-    (log,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    data = open(log, "rb").read()  # offline mode writes no summary file; the metric names are in the run log
-    for metric in [b"charts/episodic_return", b"losses/qf_loss", b"losses/alpha", b"charts/SPS", b"eval/episodic_return"]:
-        assert metric in data, metric
 
 
 @pytest.mark.learning
 def test_learns_cartpole(run_script):
-    out = run_script("sac_discrete", "--seed", 1, "--total-timesteps", 8000, "--learning-starts", 1000,
-                     "--no-cuda", env={"OMP_NUM_THREADS": "1"}).stdout
+    args = ["--seed", 1, "--total-timesteps", 8000, "--learning-starts", 1000, "--no-cuda"]
+    out = run_script("sac_discrete", *args, env={"OMP_NUM_THREADS": "1"}).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
     assert final >= 100, out[-2000:]  # a random policy averages about 22, the untrained greedy one about 9

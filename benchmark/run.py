@@ -1,0 +1,257 @@
+"""The project's one benchmark runner: each script on its reference cases, over seeds, as tables and learning curves.
+
+Runs every (case, seed) as a subprocess (`OMP_NUM_THREADS=1`, `--jobs` at a time, default: one per core), keeps the
+raw logs under benchmark/out/<case>/, and from the printed lines (`global_step=..., episodic_return=...`, the final
+`eval/episodic_return=...`, `SPS=...`) writes benchmark/results.md (median and interquartile range of the final
+evaluation over seeds, the step at which the 10-episode training average first reached the case's threshold, SPS,
+wall time, the exact command) and one learning-curve PNG per case under benchmark/plots/.
+
+    python benchmark/run.py                        # every case, seeds 1-3
+    python benchmark/run.py --quick                # short budgets: a check in minutes (writes benchmark/out/quick/)
+    python benchmark/run.py --only sac_discrete --seeds 1 2 3 4 5
+    python benchmark/run.py --from-logs            # rebuild results.md and the plots from benchmark/out/
+"""
+
+import argparse
+import concurrent.futures
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+EPISODE = re.compile(r"^global_step=(\d+), (?:episodic_return|eval_return)=([-\d.e+naif]+)")  # cql: periodic evals
+EVAL = re.compile(r"^eval/episodic_return=([-\d.e+naif]+)")
+SCORE = re.compile(r"normalized_score=([-\d.e+naif]+)")
+SPS = re.compile(r"^SPS=([\d.]+)")
+PENDULUM_DATA = ["--env-id", "Pendulum-v1", "--total-timesteps", "15000", "--learning-starts", "1000"]
+HOPPER_DATA = ["--env-id", "Hopper-v5", "--total-timesteps", "30000", "--learning-starts", "5000"]
+CQL_SMALL = ["--hidden-dim", "64", "--policy-lr", "3e-4", "--q-lr", "1e-3", "--cql-alpha", "5"]
+
+
+@dataclass
+class Case:
+    """One script on one task: its flags, the training average that counts as solved, and its budgets."""
+
+    name: str
+    script: str
+    args: list
+    threshold: float
+    steps: int
+    quick_steps: int
+    setup: list = field(default_factory=list)  # a command that writes what the case reads (a Minari dataset)
+    window: int = 10
+
+
+PENDULUM_SET = ["sac_continuous", *PENDULUM_DATA, "--save-dataset", "bench/pendulum-sac-replay-v0"]
+HOPPER_SET = ["sac_continuous", *HOPPER_DATA, "--save-dataset", "bench/hopper-sac-replay-v0"]
+INVPEND, PENDULUM = ["--env-id", "InvertedPendulum-v5"], ["--env-id", "Pendulum-v1"]
+BANDIT = ["--env-id", "GaussianBandit-v0", "--batch-size", "64", "--num-envs", "16", "--baseline", "mean"]
+CASES = [
+    Case("sac_continuous-Pendulum", "sac_continuous", [*PENDULUM, "--learning-starts", "1000"], -250, 15000, 3000),
+    Case("sac_continuous-HalfCheetah", "sac_continuous", ["--env-id", "HalfCheetah-v5"], 3000, 50000, 6000),
+    Case("sac_discrete-CartPole", "sac_discrete", ["--env-id", "CartPole-v1"], 475, 50000, 10000),
+    Case("sac_discrete-Acrobot", "sac_discrete", ["--env-id", "Acrobot-v1"], -100, 100000, 10000),
+    Case("sac_discrete-LunarLander", "sac_discrete", ["--env-id", "LunarLander-v3"], 200, 300000, 10000),
+    Case("cql-Pendulum", "cql", ["--dataset-id", "bench/pendulum-sac-replay-v0", *CQL_SMALL, "--eval-freq", "500"],
+         -250, 5000, 500, window=1, setup=PENDULUM_SET),
+    Case("cql-Hopper", "cql", ["--dataset-id", "bench/hopper-sac-replay-v0", *CQL_SMALL, "--eval-freq", "1000"],
+         1000, 10000, 500, window=1, setup=HOPPER_SET),
+    Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000),
+    Case("a2c-InvertedPendulum", "a2c", [*INVPEND, "--norm-obs", "--norm-reward", "--num-steps", "16"],
+         950, 300000, 20000),
+    Case("reinforce_gaussian-InvertedPendulum", "reinforce_gaussian", INVPEND, 950, 200000, 20000),
+    Case("reinforce_gaussian-GaussianBandit", "reinforce_gaussian", BANDIT, 0.9, 12800, 3200),
+]  # fmt: skip
+
+
+def command(case, seed, steps):
+    return [case.script + ".py", *case.args, "--total-timesteps", str(steps), "--seed", str(seed)]
+
+
+def parse(log):
+    """Training episodes (steps, returns), the final eval, its normalized score and the run's SPS, from a log."""
+    steps, returns, final, score, sps = [], [], None, None, None
+    for line in log.splitlines():
+        if m := EPISODE.match(line):
+            steps.append(int(m.group(1)))
+            returns.append(float(m.group(2)))
+        elif m := EVAL.match(line):
+            final = float(m.group(1))
+            score = float(s.group(1)) if (s := SCORE.search(line)) else None
+        elif m := SPS.match(line):
+            sps = float(m.group(1))
+    return np.array(steps), np.array(returns), final, score, sps
+
+
+def moving_average(values, window):
+    return np.array([values[max(0, i - window + 1) : i + 1].mean() for i in range(len(values))])
+
+
+def first_reached(steps, returns, window, threshold):
+    """The first step at which the mean of the last `window` training returns is >= threshold, else None."""
+    full = moving_average(returns, window)[window - 1 :]
+    hits = np.flatnonzero(full >= threshold)
+    return int(steps[window - 1 + hits[0]]) if len(hits) else None
+
+
+def run_one(case, seed, steps, out_dir, env):
+    """One training run, its output streamed to out_dir/seed<S>.log; returns the wall time."""
+    run_dir = out_dir / f"seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(ROOT / case.script) + ".py", *command(case, seed, steps)[1:]]
+    start = time.time()
+    with open(out_dir / f"seed{seed}.log", "w") as log:
+        rc = subprocess.run(cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    (out_dir / f"seed{seed}.wall").write_text(f"{time.time() - start:.1f} {rc}\n")
+    print(f"{case.name} seed {seed}: exit {rc}, {time.time() - start:.0f} s", flush=True)
+
+
+def setup(case, out_dir, env):
+    """Write the case's dataset once (skipped when it exists), with the same seed for every run that reads it."""
+    import minari
+
+    dataset_id = case.setup[case.setup.index("--save-dataset") + 1]
+    if dataset_id in minari.list_local_datasets():
+        return
+    log = out_dir / "setup.log"
+    cmd = [sys.executable, str(ROOT / case.setup[0]) + ".py", *case.setup[1:], "--eval-episodes", "0"]
+    with open(log, "w") as f:
+        subprocess.run(cmd, cwd=out_dir, env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
+
+
+def summarise(case, out_dir, seeds, steps):
+    """A row of results.md and the data of the case's plot, from its logs."""
+    runs = []
+    for seed in seeds:
+        log = out_dir / f"seed{seed}.log"
+        if not log.exists():
+            continue
+        wall, rc = (
+            (out_dir / f"seed{seed}.wall").read_text().split()
+            if (out_dir / f"seed{seed}.wall").exists()
+            else ("nan", "?")
+        )
+        runs.append((seed, *parse(log.read_text()), float(wall), rc))
+    return runs
+
+
+def quartiles(values):
+    values = [v for v in values if v is not None]
+    return np.percentile(values, [25, 50, 75]) if values else (np.nan, np.nan, np.nan)
+
+
+def plot(case, runs, steps, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = np.linspace(0, steps, 200)
+    curves = [np.interp(grid, s, moving_average(r, case.window), left=np.nan) for _, s, r, *_ in runs if len(s)]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if curves:
+        q25, q50, q75 = np.nanpercentile(np.array(curves), [25, 50, 75], axis=0)
+        ax.plot(grid, q50, label=f"training return, median of {len(curves)} seeds ({case.window}-episode average)")
+        ax.fill_between(grid, q25, q75, alpha=0.3, label="interquartile range")
+    finals = [f for _, _, _, f, *_ in runs if f is not None]
+    ax.scatter([steps] * len(finals), finals, marker="x", color="k", zorder=3, label="final evaluation (per seed)")
+    ax.axhline(case.threshold, color="gray", linestyle=":", label=f"threshold {case.threshold:g}")
+    ax.set(
+        title=f"{case.script}.py on {case.name.split('-', 1)[1]}", xlabel="environment steps", ylabel="episodic return"
+    )
+    if case.script == "cql":
+        ax.set(xlabel="gradient steps", ylabel="evaluation return")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_results(rows, opts, path):
+    """benchmark/results.md: one row per case; the date, machine, commit and command line once at the top."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python benchmark/run.py {' '.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d')}, "
+        f"commit {commit}, "
+        f"{platform.machine()} with {os.cpu_count()} cores, {opts.jobs} runs at a time, one torch thread each; seeds "
+        f"{' '.join(map(str, opts.seeds))}. Final eval: the deterministic policy over 10 episodes after training "
+        "(cql: over the last evaluation; its curve shows the periodic evaluations). 'Reached' is the first step at "
+        "which the 10-episode average of training returns hit the threshold (median over the seeds that did; n/N "
+        "seeds did). SPS from the run's own line (env steps, or gradient steps for cql, per second; shared cores, so "
+        "a lower bound). Curves: benchmark/plots/.",
+        "",
+        "| case | steps | final eval median [IQR] | per seed | reached threshold (n/N) | SPS median | wall s median "
+        "| command |",
+        "|---|---:|---|---|---|---:|---:|---|",
+    ]  # fmt: skip
+    for case, runs, steps in rows:
+        finals = [r[3] for r in runs]
+        q25, q50, q75 = quartiles(finals)
+        scores = [r[4] for r in runs if r[4] is not None]
+        score = f" (normalized {np.median(scores):.1f})" if scores else ""
+        reached = [first_reached(r[1], r[2], case.window, case.threshold) if len(r[1]) else None for r in runs]
+        if case.script == "cql":  # offline: the periodic evaluations are the curve; 'reached' is not defined
+            reached_text = "-"
+        else:
+            hit = [x for x in reached if x is not None]
+            reached_text = (
+                f"{np.median(hit):.0f} ({len(hit)}/{len(runs)}) >= {case.threshold:g}"
+                if hit
+                else f"never (0/{len(runs)})"
+            )
+        per_seed = " / ".join("n/a" if f is None else f"{f:.1f}" for f in finals)
+        sps = np.median([r[5] for r in runs if r[5] is not None] or [np.nan])
+        wall = np.median([r[6] for r in runs])
+        cmd = " ".join(["python", *command(case, "S", steps)])
+        final = f"{q50:.1f} [{q25:.1f}, {q75:.1f}]{score}"
+        row = f"| {case.name} | {steps} | {final} | {per_seed} | {reached_text} | {sps:.0f} | {wall:.0f} | `{cmd}` |"
+        lines.append(row)
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--jobs", type=int, default=os.cpu_count(), help="runs at a time (default: one per core)")
+    p.add_argument("--quick", action="store_true", help="short budgets, results under benchmark/out/quick/")
+    p.add_argument("--only", nargs="+", default=None, help="scripts (or case names) to run, e.g. sac_discrete")
+    p.add_argument("--from-logs", action="store_true", help="only rebuild results.md and the plots from the logs")
+    opts = p.parse_args()
+    cases = [c for c in CASES if opts.only is None or c.script in opts.only or c.name in opts.only]
+    base = ROOT / "benchmark" / "out" / ("quick" if opts.quick else "full")
+    results, plots = (base, base / "plots") if opts.quick else (ROOT / "benchmark", ROOT / "benchmark" / "plots")
+    plots.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"}
+    env["MINARI_DATASETS_PATH"] = str(base / "minari")
+    budget = {c.name: c.quick_steps if opts.quick else c.steps for c in cases}
+    if not opts.from_logs:
+        for case in cases:
+            (base / case.name).mkdir(parents=True, exist_ok=True)
+            if case.setup:
+                setup(case, base / case.name, env)
+        jobs = [(c, s) for c in cases for s in opts.seeds]
+        with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
+            list(pool.map(lambda job: run_one(job[0], job[1], budget[job[0].name], base / job[0].name, env), jobs))
+    rows = []
+    for case in cases:
+        runs = summarise(case, base / case.name, opts.seeds, budget[case.name])
+        if runs:
+            rows.append((case, runs, budget[case.name]))
+            plot(case, runs, budget[case.name], plots / f"{case.name}.png")
+    write_results(rows, opts, results / "results.md")
+
+
+if __name__ == "__main__":
+    main()
