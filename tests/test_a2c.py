@@ -1,13 +1,21 @@
-"""Tests for a2c.py: GAE math, the rollout under SAME_STEP autoreset, smoke runs, bad input, tracking, learning."""
+"""Tests for a2c.py: GAE math, the rollout under SAME_STEP autoreset, observation statistics in the agent and in
+checkpoints, exact resume with normalisation, a2c-specific input checks, learning."""
 
 import glob
 import os
+import pickle
+import random
+import re
+import signal
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from conftest import parse_metric
+
+from conftest import ROOT, parse_metric, script_env
 
 GAMMA = 0.9
 
@@ -106,8 +114,10 @@ class ValueOfObs(torch.nn.Module):
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
     gym.register("A2CCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
-    envs = gym.vector.SyncVectorEnv([a2c.make_env("A2CCounterEnv-v0", i, False, "x") for i in range(2)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs = gym.vector.SyncVectorEnv(
+        [a2c.make_env("A2CCounterEnv-v0", i, False, "x") for i in range(2)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
     obs, _ = envs.reset(seed=0)
     T = 12
     b, _, episodes = a2c.collect_rollout(envs, ValueOfObs(), torch.as_tensor(obs), T, "cpu")
@@ -126,13 +136,20 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
         expected_nv = [10.0 * (s + 1) + 1.0 for s in steps_in_ep]
         assert b["next_values"][:, i].tolist() == expected_nv
         assert b["values"][:, i].tolist() == [10.0 * s + 1.0 for s in steps_in_ep]
-    assert sorted((t, r, l) for t, _, r, l in episodes) == [(2, 6.0, 3), (2, 6.0, 3), (7, 15.0, 5), (7, 15.0, 5),
-                                                            (10, 6.0, 3), (10, 6.0, 3)]
+    assert sorted((t, r, length) for t, _, r, length in episodes) == [
+        (2, 6.0, 3),
+        (2, 6.0, 3),
+        (7, 15.0, 5),
+        (7, 15.0, 5),
+        (10, 6.0, 3),
+        (10, 6.0, 3),
+    ]
     # and the advantages on this real rollout agree with the plain loop
     adv, _ = a2c.compute_gae(b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"], GAMMA, 0.95)
     tolist = lambda x: x.tolist()  # noqa: E731
-    expected = plain_gae(*map(tolist, (b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"])),
-                         GAMMA, 0.95)
+    expected = plain_gae(
+        *map(tolist, (b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"])), GAMMA, 0.95
+    )
     np.testing.assert_allclose(adv.numpy(), expected, rtol=1e-5)
 
 
@@ -159,87 +176,174 @@ def test_merge_rms_equals_statistics_of_the_pooled_data(load_script):
     np.testing.assert_allclose(merged["var"], pooled.var(0))
 
 
-# ------------------------------------------------------------------------------------------------ smoke
-def test_smoke_cartpole_save_and_eval_checkpoint(run_script):
-    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "400", "--no-cuda",
-                     "--save-model", "--eval-episodes", "2").stdout
-    assert "global_step=" in out and len(parse_metric(out, "eval/episodic_return")) == 1
+# ---------------------------------------------------------------------------------- evaluation and statistics
+def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
+    a2c = load_script("a2c")
+    torch.manual_seed(0)
+    agent = a2c.Agent(gym.spaces.Box(-np.inf, np.inf, (3,)), gym.spaces.Box(-1, 1, (2,)))
+    raw = torch.randn(5, 3) * 4 + 2
+    # the default statistics are exactly the identity: --no-norm-obs evaluates the raw observation
+    assert torch.equal(agent.act(raw), agent.actor(raw))
+    mean, var = np.array([1.5, -2.0, 0.3]), np.array([4.0, 0.25, 9.0])
+    agent.set_obs_stats({"mean": mean, "var": var, "count": 100.0})
+    env = gym.wrappers.NormalizeObservation(gym.make("Pendulum-v1"))  # 3-dim observations, as here
+    env.obs_rms.mean, env.obs_rms.var, env.update_running_mean = mean, var, False
+    wrapped = torch.as_tensor(np.stack([env.observation(o) for o in raw.numpy()]))
+    torch.testing.assert_close(agent.act(raw), agent.actor(wrapped))
+
+
+def test_evaluate_is_deterministic_and_draws_no_global_random_numbers(load_script):
+    a2c = load_script("a2c")
+    env = gym.make("CartPole-v1")
+    agent = a2c.Agent(env.observation_space, env.action_space)
+    states = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state())
+    first = a2c.evaluate(agent, "CartPole-v1", 2, 5, "cpu")
+    assert random.getstate() == states[0] and np.array_equal(np.random.get_state()[1], states[1])
+    assert torch.equal(torch.get_rng_state(), states[2])
+    assert len(first) == 2 and first == a2c.evaluate(agent, "CartPole-v1", 2, 5, "cpu")
+
+
+@pytest.mark.parametrize(
+    "device_flag",
+    ["--no-cuda", pytest.param("--cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))],
+)
+def test_box_with_normalisation_saves_evaluates_and_resumes_statistics(run_script, device_flag):
+    # MuJoCo envs in subprocesses cannot be pickled: the resumed run restarts its episodes, but the running
+    # statistics of every env continue from the checkpoint instead of starting afresh.
+    flags = "--env-id InvertedPendulum-v5 --num-envs 2 --async-envs --norm-obs --norm-reward --shared-torso".split()
+    flags += ["--optimizer", "adam", device_flag, "--save-model", "--eval-episodes", "2"]
+    out = run_script("a2c", *flags, "--total-timesteps", "400").stdout
+    assert len(parse_metric(out, "eval/episodic_return")) == 1
     (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "a2c.pt"))
+    saved = torch.load(ckpt, weights_only=False)
+    obs_rms = saved["wrapper_stats"]["obs_rms"]
+    assert saved["agent"]["obs_mean"].shape == (4,) and sum(r.count for r in obs_rms) > 100
+    assert len(saved["wrapper_stats"]["return_rms"]) == 2 and saved["args"]["norm_obs"]
+    merged = np.average([r.mean for r in obs_rms], axis=0, weights=[r.count for r in obs_rms])
+    np.testing.assert_allclose(saved["agent"]["obs_mean"].cpu().numpy(), merged, rtol=1e-5)
     out = run_script("a2c", "--eval-checkpoint", ckpt, "--eval-episodes", "2").stdout
     assert len(parse_metric(out, "eval/episodic_return")) == 1
 
-
-@pytest.mark.parametrize("device_flag", ["--no-cuda", pytest.param("--cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA"))])
-def test_smoke_box_with_normalisation(run_script, device_flag):
-    out = run_script("a2c", "--env-id", "InvertedPendulum-v5", "--total-timesteps", "400", "--num-envs", "2",
-                     "--async-envs", "--norm-obs", "--norm-reward", "--shared-torso", "--optimizer", "adam",
-                     device_flag, "--save-model", "--eval-episodes", "2").stdout
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
-    (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "a2c.pt"))
-    saved = torch.load(ckpt, weights_only=True)
-    assert saved["obs_rms"]["mean"].shape == (4,) and saved["obs_rms"]["count"] > 100
-    assert "return_rms" in saved and saved["args"]["norm_obs"]
-    out = run_script("a2c", "--eval-checkpoint", ckpt, "--eval-episodes", "2").stdout
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
+    proc = run_script("a2c", *flags, "--total-timesteps", "800", "--resume", ckpt)
+    assert "episodes in progress restart" in proc.stderr
+    resumed = torch.load(ckpt, weights_only=False)["wrapper_stats"]
+    for before, after in zip(obs_rms, resumed["obs_rms"]):
+        assert after.count >= before.count + 200  # 400 more steps over 2 envs, added to the saved count
+    for before, after in zip(saved["wrapper_stats"]["return_rms"], resumed["return_rms"]):
+        assert after.count == before.count + 200  # one update per step
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
-def test_smoke_cartpole_cuda(run_script):
-    out = run_script("a2c", "--total-timesteps", "400", "--cuda", "--eval-episodes", "2").stdout
-    assert len(parse_metric(out, "eval/episodic_return")) == 1
+def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys):
+    """CartPole with --norm-obs --norm-reward, stopped by SIGTERM in the middle and resumed: the checkpoint (networks,
+    optimizer, wrapper statistics, counters) and the final evaluation equal those of an uninterrupted run."""
+    a2c = load_script("a2c")
+    flags = dict(
+        total_timesteps=1280, num_envs=4, norm_obs=True, norm_reward=True, save_model=True, eval_episodes=2, cuda=False
+    )
+
+    def run(where, **extra):
+        (tmp_path / where).mkdir(exist_ok=True)
+        monkeypatch.chdir(tmp_path / where)
+        a2c.main(a2c.Args(**flags, **extra))
+
+    def checkpoint(where):
+        (path,) = glob.glob(str(tmp_path / where / "runs" / "*" / "a2c.pt"))
+        return path
+
+    run("straight")
+    straight_out = capsys.readouterr().out
+
+    class SigtermMidway(a2c.Progress):
+        def update(self, step, **extra):
+            super().update(step, **extra)
+            if step == 512:  # a real signal, caught by the script's handler like a cluster's pre-emption
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(a2c, "Progress", SigtermMidway)
+    with pytest.raises(SystemExit) as stopped:
+        run("stopped")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM at global_step=512" in capsys.readouterr().out
+    monkeypatch.undo()
+    run("stopped", resume=checkpoint("stopped"))
+    resumed_out = capsys.readouterr().out
+
+    eval_line = lambda out: [line for line in out.splitlines() if line.startswith("eval/")]  # noqa: E731
+    assert eval_line(resumed_out) == eval_line(straight_out) and len(eval_line(straight_out)) == 1
+    a, b = (torch.load(checkpoint(w), weights_only=False) for w in ("straight", "stopped"))
+    assert a["counters"] == b["counters"] and np.array_equal(a["obs"], b["obs"])
+    for part in ("agent", "optimizer"):
+        torch.testing.assert_close(a[part], b[part], rtol=0, atol=0)
+    assert pickle.dumps(a["wrapper_stats"]) == pickle.dumps(b["wrapper_stats"])  # the same bytes: the same state
+
+
+def test_sigterm_to_the_process_group_stops_async_envs_cleanly(tmp_path):
+    """A cluster's pre-emption or Ctrl-C reaches the env subprocesses too: they must leave the stop to the main
+    process, which saves a checkpoint and exits 143, instead of dying under it."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "a2c.py"), "--async-envs", "--num-envs", "2", "--save-model",
+                             "--total-timesteps", "100000"], cwd=tmp_path, env=script_env(), start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for line in proc.stdout:
+        if line.startswith("global_step="):
+            os.killpg(proc.pid, signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped by SIGTERM" in out and "Traceback" not in err
+    assert glob.glob(str(tmp_path / "runs" / "*" / "a2c.pt"))
 
 
 def test_reported_returns_are_raw_under_reward_normalisation(run_script):
     # Pendulum's rewards are in [-16.3, 0] per step: an episode of 200 steps returns far below -100 when raw,
     # while normalised rewards would sum to a much smaller magnitude.
-    out = run_script("a2c", "--env-id", "Pendulum-v1", "--total-timesteps", "1600", "--num-envs", "2",
-                     "--norm-reward", "--eval-episodes", "1").stdout
+    out = run_script(
+        "a2c",
+        "--env-id",
+        "Pendulum-v1",
+        "--total-timesteps",
+        "1600",
+        "--num-envs",
+        "2",
+        "--norm-reward",
+        "--eval-episodes",
+        "1",
+    ).stdout
     returns = parse_metric(out, "episodic_return")[:-1]
     assert returns and all(r < -300 for r in returns)
 
 
-# ---------------------------------------------------------------------------------------------- CLI, input
-def test_help_lists_every_flag(run_script, load_script):
-    out = run_script("a2c", "--help").stdout
-    for field in load_script("a2c").Args.__dataclass_fields__:
-        assert "--" + field.replace("_", "-") in out
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(env_id="Blackjack-v1"), "needs a Box observation space"),
-    (dict(env_id="NoSuchEnv-v0"), "unknown env id"),
-    (dict(total_timesteps=0), "--total-timesteps must be at least 1"),
-    (dict(total_timesteps=10), "less than one rollout"),
-    (dict(eval_checkpoint="missing.pt"), "does not exist"),
-])
+# ------------------------------------------------------------------------------------------------------ input
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(env_id="Blackjack-v1"), "needs a flat Box observation space"),
+        (dict(env_id="CarRacing-v3"), "needs a flat Box observation space"),
+        (dict(total_timesteps=10), "--total-timesteps 10 < one rollout of 64 steps"),
+        (dict(gae_lambda=1.5), "--gae-lambda must be in [0, 1]"),
+        (dict(max_grad_norm=0.0), "--max-grad-norm must be > 0"),
+    ],
+)
 def test_bad_input_one_sentence(load_script, kwargs, message):
     a2c = load_script("a2c")
-    with pytest.raises(SystemExit, match=message):
-        a2c.check_inputs(a2c.Args(**kwargs))
-
-
-def test_bad_input_from_the_command_line_exits_nonzero_and_writes_nothing(run_script):
-    proc = run_script("a2c", "--env-id", "Blackjack-v1", "--save-model", "--track", check=False)
-    assert proc.returncode != 0
-    assert "a2c.py needs a Box observation space; Blackjack-v1 has Tuple" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not os.path.exists(run_script.cwd / "runs") and not os.path.exists(run_script.cwd / "wandb")
-
-
-def test_track_offline_writes_a_wandb_run(run_script):
-    run_script("a2c", "--total-timesteps", "400", "--track", "--eval-episodes", "1")
-    (run_dir,) = glob.glob(str(run_script.cwd / "wandb" / "offline-run-*"))
-    (wandb_file,) = glob.glob(os.path.join(run_dir, "run-*.wandb"))
-    with open(wandb_file, "rb") as f:
-        data = f.read()
-    assert b"charts/episodic_return" in data and b"eval/episodic_return" in data
+    args = a2c.Args(**kwargs)
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        a2c.validate(args)
+        a2c.check_env(args.env_id)
 
 
 # --------------------------------------------------------------------------------------------------- learning
 @pytest.mark.learning
 def test_cartpole_learns(run_script):
-    out = run_script("a2c", "--env-id", "CartPole-v1", "--total-timesteps", "60000", "--seed", "3", "--no-cuda",
-                     env={"OMP_NUM_THREADS": "1"}).stdout
+    out = run_script(
+        "a2c",
+        "--env-id",
+        "CartPole-v1",
+        "--total-timesteps",
+        "60000",
+        "--seed",
+        "3",
+        "--no-cuda",
+        env={"OMP_NUM_THREADS": "1"},
+    ).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
     assert final >= 300, out[-2000:]
