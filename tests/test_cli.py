@@ -11,7 +11,10 @@ import subprocess
 import sys
 
 import pytest
+import tomllib
 import torch
+import yaml
+from packaging.requirements import Requirement
 
 from conftest import ROOT, SCRIPTS, gaussian_episodes, parse_metric, script_env, write_dataset
 
@@ -192,11 +195,32 @@ def test_every_flag_parses_from_a_wandb_agent_command_line(load_script, script, 
     assert module.parse_args(["--track"]).track is True  # CleanRL's form keeps working
 
 
+def sweep_config(script):
+    (path,) = (ROOT / "sweeps").glob(f"{script}_*.yaml")
+    return yaml.safe_load(path.read_text())
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_a_sweep_style_command_runs(run_script, dataset, script):
-    flags = sweep_command_line({"seed": 2, "track": False, "save-model": False, "hidden-dim": 32, "eval-episodes": 1})
-    proc = run_script(script, *QUICK[script], *BATCH.get(script, []), *flags, env=dataset)
+def test_each_sweep_config_runs_its_script_for_a_few_hundred_steps(run_script, dataset, script):
+    """The first point of the script's sweep, with the flags `wandb agent` builds, then a short budget."""
+    config = sweep_config(script)
+    assert config["program"] == f"{script}.py" and "${args}" in config["command"]
+    point = {
+        k: v["value"] if "value" in v else v.get("values", [v.get("min")])[0] for k, v in config["parameters"].items()
+    }
+    point.pop("dataset-id", None)  # cql reads the test's small dataset instead
+    flags = [
+        *sweep_command_line(point),
+        *QUICK[script],
+        *BATCH.get(script, []),
+        "--hidden-dim",
+        32,
+        "--eval-episodes",
+        1,
+    ]
+    proc = run_script(script, *flags, env=dataset)
     assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+    assert glob.glob(str(run_script.cwd / "wandb" / "offline-run-*")), "the sweep tracks the run"
 
 
 def shared_block(script):
@@ -217,3 +241,16 @@ def test_cuda_smoke(run_script, dataset, script):
     assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
     again = run_script(script, "--eval-checkpoint", checkpoint_of(run_script.cwd, script), "--eval-episodes", 1)
     assert len(parse_metric(again.stdout, "eval/episodic_return")) == 1
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_pep723_metadata_agrees_with_requirements(script):
+    """`uv run` on a copied script must resolve what `pip install -r requirements.txt` does: same bounds."""
+    text = (ROOT / f"{script}.py").read_text()
+    block = re.search(r"^# /// script\n(.*?)^# ///$", text, re.S | re.M).group(1)
+    metadata = tomllib.loads("".join(line[2:] + "\n" for line in block.splitlines()))
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    pinned = {r.name: r for r in (Requirement(line) for line in lines if line and not line.startswith("#"))}
+    for dep in map(Requirement, metadata["dependencies"]):
+        assert dep.name in pinned, f"{dep.name} is missing from requirements.txt"
+        assert dep.specifier == pinned[dep.name].specifier and dep.extras <= pinned[dep.name].extras, dep
