@@ -14,8 +14,8 @@ Deviations:
 - the soft value, actor and alpha losses are exact expectations over actions: no sampled actions, no Gumbel-softmax;
 - one backward pass for the three losses; the actor uses the critic pass from before this step's update (one-step lag);
 - log(alpha) is clamped to [--log-alpha-min, --log-alpha-max] after every step;
-- --no-backup-entropy leaves -alpha log pi out of the critic target (Yu et al. 2022, arXiv 2201.12434);
-- --target-q mean averages the twin target critics instead of taking their min (Zhou et al. 2022, arXiv 2209.10081).
+- by default the critic target leaves -alpha log pi out (Yu et al. 2022, arXiv 2201.12434; --backup-entropy: the paper),
+  the entropy target is half the maximum entropy, and the replay buffer holds the last 50k transitions.
 Docs: docs/sac_discrete.md
 """
 
@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Optional
 
 import gymnasium as gym
 import numpy as np
@@ -78,7 +78,7 @@ class Args:
     """total environment steps, summed over all envs"""
     num_envs: int = 1
     """parallel envs; each vector step adds num_envs transitions and makes one gradient step"""
-    buffer_size: int = 1_000_000
+    buffer_size: int = 50_000
     """the replay memory size, in transitions"""
     gamma: float = 0.99
     """the discount factor"""
@@ -96,7 +96,7 @@ class Args:
     """the learning rate of log(alpha)"""
     hidden_dim: int = 64
     """width of the two hidden layers of the actor and of each critic"""
-    target_entropy_scale: float = 0.2
+    target_entropy_scale: float = 0.5
     """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
     alpha_init: float = 1.0
     """the initial temperature alpha (log(alpha) starts at its log)"""
@@ -104,12 +104,9 @@ class Args:
     """lower clamp of log(alpha)"""
     log_alpha_max: float = 2.0
     """upper clamp of log(alpha)"""
-    backup_entropy: bool = True
-    """keep the entropy bonus -alpha log pi in the soft value of the critic target (the paper); --no-backup-entropy
-    uses V(s') = sum_a pi(a|s') Q(s', a), the entropy only in the actor loss (Yu et al. 2022, arXiv 2201.12434)"""
-    target_q: Literal["min", "mean"] = "min"
-    """how the twin target critics combine in the soft value: min (clipped double Q, as in SAC) or mean (the
-    'double average' target of Zhou et al. 2022, arXiv 2209.10081, which underestimates less)"""
+    backup_entropy: bool = False
+    """put the entropy bonus -alpha log pi into the critic target, as the paper does; by default the target backs up
+    V(s') = sum_a pi(a|s') Q(s', a) and the entropy acts in the actor loss only (Yu et al. 2022, arXiv 2201.12434)"""
     eval_episodes: int = 10
     """episodes of the final deterministic (greedy) evaluation"""
 
@@ -270,10 +267,10 @@ class ReplayBuffer:
             getattr(self, k)[: len(state[k])] = state[k]
 
 
-def soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
+def soft_value(next_probs, next_log_pi, next_q_target, alpha):
     """V(s') = sum_a pi(a|s') [min_k Q_targ_k(s', a) - alpha log pi(a|s')]  (Christodoulou 2019, eq. 10). q: [2, B, A].
-    reduce="mean" replaces the min over the twin critics by their mean (--target-q)."""
-    q = next_q_target.min(0).values if reduce == "min" else next_q_target.mean(0)
+    The default run passes alpha = 0 here (no entropy in the target; see --backup-entropy)."""
+    q = next_q_target.min(0).values
     return (next_probs * (q - alpha * next_log_pi)).sum(-1)
 
 
@@ -311,7 +308,7 @@ def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entro
     (probs, next_probs), (log_pi, next_log_pi) = probs.split(len(obs)), log_pi.split(len(obs))
     with torch.no_grad():
         backup_alpha = alpha if args.backup_entropy else 0.0  # no entropy reward: no bonus for staying alive
-        next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), backup_alpha, args.target_q)
+        next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), backup_alpha)
     q = qf(obs)
     losses = (
         critic_loss(q, actions, rewards, terminations, next_v, args.gamma),

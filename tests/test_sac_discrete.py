@@ -37,35 +37,28 @@ def test_soft_value_by_hand(load_script):
         0.2 * (1 + 0.4 * 1.6094379) + 0.3 * (1 + 0.4 * 1.2039728) + 0.5 * (2.5 + 0.4 * 0.6931472)
     )
     assert sd.soft_value(probs, log_pi, q, ALPHA).tolist() == pytest.approx(expected)
-    mean = [
-        sum(PROBS[b][a] * ((Q1[b][a] + Q2[b][a]) / 2 - ALPHA * math.log(PROBS[b][a])) for a in range(3))
-        for b in range(2)
-    ]
-    assert sd.soft_value(probs, log_pi, q, ALPHA, "mean").tolist() == pytest.approx(mean)  # --target-q mean
-    assert mean[0] > expected[0] or mean[1] > expected[1]  # the example's critics disagree somewhere
     # --no-backup-entropy backs up with alpha = 0: the expected Q alone, 0.2*1.0 + 0.3*1.0 + 0.5*2.5 for the first state
     no_bonus = [sum(PROBS[b][a] * min(Q1[b][a], Q2[b][a]) for a in range(3)) for b in range(2)]
     assert no_bonus[0] == pytest.approx(1.75)
     assert sd.soft_value(probs, log_pi, q, 0.0).tolist() == pytest.approx(no_bonus)
 
 
-@pytest.mark.parametrize("backup_entropy, target_q", [(True, "min"), (False, "mean")])
-def test_backup_entropy_and_target_q_reach_the_target(load_script, tmp_path, monkeypatch, backup_entropy, target_q):
-    """The critic target gets alpha's entropy bonus by default and none with --no-backup-entropy; --target-q picks how
-    the twin target critics combine."""
+@pytest.mark.parametrize("backup_entropy", [True, False])
+def test_backup_entropy_reaches_the_target(load_script, tmp_path, monkeypatch, backup_entropy):
+    """The critic target gets alpha's entropy bonus with --backup-entropy and none by default."""
     sd = load_script("sac_discrete")
     seen, original = [], sd.soft_value
 
-    def recording_soft_value(next_probs, next_log_pi, next_q_target, alpha, reduce="min"):
-        seen.append((float(alpha), reduce))
-        return original(next_probs, next_log_pi, next_q_target, alpha, reduce)
+    def recording_soft_value(next_probs, next_log_pi, next_q_target, alpha):
+        seen.append(float(alpha))
+        return original(next_probs, next_log_pi, next_q_target, alpha)
 
     monkeypatch.setattr(sd, "soft_value", recording_soft_value)
     monkeypatch.chdir(tmp_path)
     sd.main(sd.Args(total_timesteps=260, learning_starts=250, batch_size=32, hidden_dim=16, eval_episodes=0,
-                    cuda=False, backup_entropy=backup_entropy, target_q=target_q))  # fmt: skip
-    assert len(seen) == 10 and all(reduce == target_q for _, reduce in seen)
-    assert all(a > 0.9 for a, _ in seen) if backup_entropy else all(a == 0.0 for a, _ in seen)  # alpha starts at 1
+                    cuda=False, backup_entropy=backup_entropy))  # fmt: skip
+    assert len(seen) == 10
+    assert all(a > 0.9 for a in seen) if backup_entropy else all(a == 0.0 for a in seen)  # alpha starts at 1
 
 
 def test_critic_loss_bootstraps_truncation_not_termination(load_script):
@@ -208,7 +201,7 @@ def test_update_equals_three_separate_adam_steps(load_script):
     equal a separate Adam step on each loss, the actor and alpha losses taken with the critics of before the step (the
     one-step lag); then log(alpha) is clamped and the target critics move tau of the way to the online ones."""
     sd = load_script("sac_discrete")
-    args = sd.Args(tau=0.1, gamma=0.9, log_alpha_max=0.0, batch_size=6)  # alpha starts at 1 = exp(log_alpha_max)
+    args = sd.Args(tau=0.1, gamma=0.9, log_alpha_max=0.0, batch_size=6, backup_entropy=True)  # alpha starts at 1
     torch.manual_seed(0)
     actor, qf, qf_target = sd.Actor(4, 3, 16), sd.TwinQ(4, 3, 16), sd.TwinQ(4, 3, 16).requires_grad_(False)
     obs, next_obs = torch.randn(6, 4), torch.randn(6, 4)
@@ -306,14 +299,6 @@ def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
         isinstance(exc.value.code, str) and exc.value.code.startswith("sac_discrete.py") and message in exc.value.code
     )
     assert os.listdir(tmp_path) == []  # nothing written: no runs/, no wandb/
-
-
-def test_target_q_accepts_only_min_or_mean(load_script, capsys):
-    sd = load_script("sac_discrete")
-    assert sd.parse_args(["--target-q", "mean"]).target_q == "mean"
-    with pytest.raises(SystemExit) as exc:
-        sd.parse_args(["--target-q", "max"])
-    assert exc.value.code == 2 and "max" in capsys.readouterr().err
 
 
 @pytest.mark.learning
