@@ -53,6 +53,8 @@ class Args:
     """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """use CUDA when it is available"""
+    threads: int = 1
+    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
     track: bool = False
     """track the run with Weights & Biases"""
     wandb_project_name: str = "cleanrl"
@@ -159,6 +161,7 @@ def validate(args):
     """Reject nonsensical hyperparameters before anything is written."""
     rollout, at_least_1 = args.num_envs * args.num_steps, ("total_timesteps", "num_envs", "num_steps", "hidden_dim")
     problems = [
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         *[(getattr(args, k) < 1, f"--{k.replace('_', '-')} must be >= 1 (got {getattr(args, k)})") for k in at_least_1],
         (args.total_timesteps < rollout, f"--total-timesteps {args.total_timesteps} < one rollout of {rollout} steps"),
         (not args.learning_rate > 0, f"--learning-rate must be > 0 (got {args.learning_rate})"),
@@ -560,6 +563,7 @@ def main(args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.threads or torch.get_num_threads())
 
     # SAME_STEP autoreset (see collect_rollout): the rollout holds only real transitions.
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv

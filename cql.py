@@ -56,6 +56,8 @@ class Args:
     """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """use CUDA when it is available"""
+    threads: int = 1
+    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
     track: bool = False
     """track the run with Weights & Biases"""
     wandb_project_name: str = "cleanrl"
@@ -155,6 +157,7 @@ def check_env(env_id, obs_shape, act_space):
 def validate(args):
     """Reject nonsensical hyperparameters before anything is written."""
     problems = [
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
         (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
@@ -636,6 +639,7 @@ def main(args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.threads or torch.get_num_threads())
 
     obs_dim, act_dim = data["obs"].shape[1], int(np.prod(act_space.shape))
     obs_mean, obs_std = data["obs"].mean(0), data["obs"].std(0) + 1e-3
@@ -654,12 +658,12 @@ def main(args):
     act_low, act_high = (
         torch.as_tensor(b, dtype=torch.float32, device=device) for b in (act_space.low, act_space.high)
     )
-    parts = {  # everything with a state_dict that a checkpoint keeps
+    parts = {  # everything with a state_dict that a checkpoint keeps; fused Adam: one kernel for all parameters
         "actor": actor, "qf": qf, "qf_target": qf_target,
-        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr),
-        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr),
-        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.alpha_lr),
-        "prime_optimizer": torch.optim.Adam([log_alpha_prime], lr=args.q_lr),
+        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True),
+        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True),
+        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.alpha_lr, fused=True),
+        "prime_optimizer": torch.optim.Adam([log_alpha_prime], lr=args.q_lr, fused=True),
     }  # fmt: skip
     q_optimizer, actor_optimizer, a_optimizer, prime_optimizer = (
         parts[k] for k in ("q_optimizer", "actor_optimizer", "a_optimizer", "prime_optimizer")

@@ -51,6 +51,8 @@ class Args:
     """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """use CUDA when it is available"""
+    threads: int = 1
+    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
     track: bool = False
     """track the run with Weights & Biases"""
     wandb_project_name: str = "cleanrl"
@@ -166,6 +168,7 @@ def check_env(env_id):
 def validate(args):
     """Reject nonsensical hyperparameters before anything is written."""
     problems = [
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
         (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
@@ -571,6 +574,7 @@ def main(args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.threads or torch.get_num_threads())
 
     # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"]
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv

@@ -53,6 +53,8 @@ class Args:
     """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = True
     """use CUDA when it is available"""
+    threads: int = 1
+    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
     track: bool = False
     """track the run with Weights & Biases"""
     wandb_project_name: str = "cleanrl"
@@ -146,6 +148,7 @@ def validate(args):
     """Reject nonsensical hyperparameters before anything is written."""
     alpha_range = f"[{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"
     problems = [
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
         (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
@@ -537,6 +540,7 @@ def main(args):
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.threads or torch.get_num_threads())
 
     # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
     # is already the next episode's first, so every step yields one real transition per env.
@@ -556,7 +560,7 @@ def main(args):
         # the three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams
         "optimizer": torch.optim.Adam([{"params": actor.parameters(), "lr": args.policy_lr},
                                        {"params": qf.parameters(), "lr": args.q_lr},
-                                       {"params": [log_alpha], "lr": args.alpha_lr}]),
+                                       {"params": [log_alpha], "lr": args.alpha_lr}], fused=True),
         "rb": ReplayBuffer(args.buffer_size, obs_dim, device),
     }  # fmt: skip
     optimizer, rb = parts["optimizer"], parts["rb"]
