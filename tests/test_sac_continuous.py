@@ -175,22 +175,12 @@ def test_evaluation_draws_no_training_random_numbers(load_script):
 
 # ---------------------------------------------------------------- learning
 @pytest.mark.learning
-def test_learns_pendulum(run_script):
+@pytest.mark.parametrize("compile_flag", [[], ["--compile"]], ids=["eager", "compiled"])
+def test_learns_pendulum(run_script, compile_flag):
+    """The same run eager and through torch.compile: both must learn (compiled kernels round differently, so the
+    two trajectories are not bit-identical, only equally good)."""
     # 64-unit networks: the same algorithm at about a fifth of the CPU cost of the 256-unit default, so CI stays short
-    proc = run_script(
-        SCRIPT,
-        "--env-id",
-        "Pendulum-v1",
-        "--seed",
-        1,
-        "--total-timesteps",
-        6000,
-        "--learning-starts",
-        1000,
-        "--eval-episodes",
-        5,
-        "--hidden-dim",
-        64,
-    )
+    args = ["--env-id", "Pendulum-v1", "--seed", 1, "--total-timesteps", 6000, "--learning-starts", 1000]
+    proc = run_script(SCRIPT, *args, "--eval-episodes", 5, "--hidden-dim", 64, *compile_flag)
     (final,) = parse_metric(proc.stdout, "eval/episodic_return")
     assert final >= -250, f"SAC did not learn Pendulum in 6000 steps: eval {final}"
