@@ -113,7 +113,7 @@ def run_one(case, seed, steps, out_dir, env):
     print(f"{case.name} seed {seed}: exit {rc}, {time.time() - start:.0f} s", flush=True)
 
 
-def setup(case, out_dir, env):
+def setup(case, out_dir, env, quick):
     """Write the case's dataset once (skipped when it exists), with the same seed for every run that reads it."""
     import minari
 
@@ -122,6 +122,7 @@ def setup(case, out_dir, env):
         return
     log = out_dir / "setup.log"
     cmd = [sys.executable, str(ROOT / case.setup[0]) + ".py", *case.setup[1:], "--eval-episodes", "0"]
+    cmd += ["--total-timesteps", "3000", "--learning-starts", "1000"] if quick else []  # the last flag counts
     with open(log, "w") as f:
         subprocess.run(cmd, cwd=out_dir, env=env, stdout=f, stderr=subprocess.STDOUT, check=True)
 
@@ -147,30 +148,49 @@ def quartiles(values):
     return np.percentile(values, [25, 50, 75]) if values else (np.nan, np.nan, np.nan)
 
 
-def plot(case, runs, steps, path):
+def draw(ax, case, runs, steps, legend=True):
+    """The median training curve over seeds with its interquartile band, the threshold, the final evals."""
+    grid = np.linspace(0, steps, 200)
+    curves = [np.interp(grid, s, moving_average(r, case.window), left=np.nan) for _, s, r, *_ in runs if len(s)]
+    if curves:
+        q25, q50, q75 = np.nanpercentile(np.array(curves), [25, 50, 75], axis=0)
+        what = "evaluation return" if case.script == "cql" else f"training return ({case.window}-episode average)"
+        ax.plot(grid, q50, label=f"{what}, median of {len(curves)} seeds")
+        ax.fill_between(grid, q25, q75, alpha=0.3, label="interquartile range")
+    finals = [f for _, _, _, f, *_ in runs if f is not None]
+    ax.scatter([steps] * len(finals), finals, marker="x", color="k", zorder=3, label="final evaluation (per seed)")
+    ax.axhline(case.threshold, color="gray", linestyle=":", label=f"threshold {case.threshold:g}")
+    ax.set_title(f"{case.script}.py on {case.name.split('-', 1)[1]}", fontsize=9)
+    ax.set(xlabel="gradient steps" if case.script == "cql" else "environment steps", ylabel="return")
+    if legend:
+        ax.legend(fontsize=7, loc="lower right")
+
+
+def plot(rows, plots):
+    """One PNG per case, and all of them in one grid (grid.png) for the README."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = np.linspace(0, steps, 200)
-    curves = [np.interp(grid, s, moving_average(r, case.window), left=np.nan) for _, s, r, *_ in runs if len(s)]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    if curves:
-        q25, q50, q75 = np.nanpercentile(np.array(curves), [25, 50, 75], axis=0)
-        ax.plot(grid, q50, label=f"training return, median of {len(curves)} seeds ({case.window}-episode average)")
-        ax.fill_between(grid, q25, q75, alpha=0.3, label="interquartile range")
-    finals = [f for _, _, _, f, *_ in runs if f is not None]
-    ax.scatter([steps] * len(finals), finals, marker="x", color="k", zorder=3, label="final evaluation (per seed)")
-    ax.axhline(case.threshold, color="gray", linestyle=":", label=f"threshold {case.threshold:g}")
-    ax.set(
-        title=f"{case.script}.py on {case.name.split('-', 1)[1]}", xlabel="environment steps", ylabel="episodic return"
+    for case, runs, steps in rows:
+        fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+        draw(ax, case, runs, steps)
+        fig.tight_layout()
+        fig.savefig(plots / f"{case.name}.png")
+        plt.close(fig)
+    cols = 4
+    fig, axes = plt.subplots(-(-len(rows) // cols), cols, figsize=(4 * cols, 3 * -(-len(rows) // cols)), dpi=80)
+    for ax in axes.flat[len(rows) :]:
+        ax.axis("off")
+    for ax, (case, runs, steps) in zip(axes.flat, rows):
+        draw(ax, case, runs, steps, legend=False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(
+        handles, ["median over seeds", "interquartile range", "final evaluations", "threshold"], loc="lower right"
     )
-    if case.script == "cql":
-        ax.set(xlabel="gradient steps", ylabel="evaluation return")
-    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(plots / "grid.png")
     plt.close(fig)
 
 
@@ -240,7 +260,7 @@ def main():
         for case in cases:
             (base / case.name).mkdir(parents=True, exist_ok=True)
             if case.setup:
-                setup(case, base / case.name, env)
+                setup(case, base / case.name, env, opts.quick)
         jobs = [(c, s) for c in cases for s in opts.seeds]
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
             list(pool.map(lambda job: run_one(job[0], job[1], budget[job[0].name], base / job[0].name, env), jobs))
@@ -249,7 +269,7 @@ def main():
         runs = summarise(case, base / case.name, opts.seeds, budget[case.name])
         if runs:
             rows.append((case, runs, budget[case.name]))
-            plot(case, runs, budget[case.name], plots / f"{case.name}.png")
+    plot(rows, plots)
     write_results(rows, opts, results / "results.md")
 
 
