@@ -76,6 +76,32 @@ def parse_metric(stdout, key):
     return values
 
 
+class CounterEnv(gym.Env):
+    """The test env for transitions and autoreset: obs = [episode number, t], reward t after the step (never 0).
+    Odd-numbered episodes (the first is 1) terminate at t == 3; the TimeLimit of 5 steps truncates the even ones.
+    A transition that crossed two episodes shows two episode numbers; a NEXT_STEP autoreset step would show reward 0."""
+
+    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
+
+    def __init__(self, discrete=False):
+        self.action_space = gym.spaces.Discrete(2) if discrete else gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.episode = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return np.array([self.episode, 0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        terminated = self.episode % 2 == 1 and self.t == 3
+        return np.array([self.episode, self.t], np.float32), float(self.t), terminated, False, {}
+
+
+gym.register("CounterBox-v0", entry_point=CounterEnv, max_episode_steps=5)
+gym.register("CounterDiscrete-v0", entry_point=CounterEnv, max_episode_steps=5, kwargs={"discrete": True})
+
+
 @pytest.fixture
 def minari_path(tmp_path, monkeypatch):
     """A private MINARI_DATASETS_PATH for this test (minari reads the variable at each call); in-process runs of

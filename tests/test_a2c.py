@@ -81,31 +81,11 @@ def test_compute_gae_matches_plain_loop(load_script, lam):
 
 
 # ------------------------------------------------------------------ the rollout, with a real vector env
-class CounterEnv(gym.Env):
-    """obs = [steps taken in this episode]; reward = that count after the step (never 0). Even-numbered episodes
-    terminate after 3 steps; odd ones run on and are truncated by the TimeLimit at 5 steps."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-
-    def __init__(self):
-        self.episode = -1
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode, self.n = self.episode + 1, 0
-        return np.array([0.0], np.float32), {}
-
-    def step(self, action):
-        self.n += 1
-        return np.array([self.n], np.float32), float(self.n), self.episode % 2 == 0 and self.n == 3, False, {}
-
-
 class ValueOfObs(torch.nn.Module):
-    """A fake agent whose value is a known function of the observation: V(s) = 10 * s + 1."""
+    """A fake agent whose value is a known function of the observation: V(s) = 10 * t + 1 (conftest's CounterEnv)."""
 
     def get_value(self, x):
-        return 10.0 * x[:, 0] + 1.0
+        return 10.0 * x[:, 1] + 1.0
 
     def get_action(self, x):
         return torch.zeros(len(x), dtype=torch.long)
@@ -113,9 +93,8 @@ class ValueOfObs(torch.nn.Module):
 
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
-    gym.register("A2CCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
     envs = gym.vector.SyncVectorEnv(
-        [a2c.make_env("A2CCounterEnv-v0", i, False, "x") for i in range(2)],
+        [a2c.make_env("CounterDiscrete-v0", i, False, "x") for i in range(2)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     obs, _ = envs.reset(seed=0)
@@ -127,7 +106,7 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
     term = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0]
     trunc = [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]
     for i in range(2):
-        assert b["obs"][:, i, 0].tolist() == steps_in_ep
+        assert b["obs"][:, i, 1].tolist() == steps_in_ep
         # reward = count after the step: no reward-0, action-ignored autoreset step was stored
         assert b["rewards"][:, i].tolist() == [s + 1 for s in steps_in_ep]
         assert b["terminated"][:, i].tolist() == term

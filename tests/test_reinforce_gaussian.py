@@ -172,34 +172,13 @@ def test_act_is_mu_clipped_to_the_bounds_and_draws_no_random_numbers(load_script
 
 
 # ---------------------------------------------------------------- batches of whole episodes
-class CounterEnv(gym.Env):
-    """obs = [episode id, t], reward t after the step. Odd episodes terminate at t == 3; the TimeLimit (5 steps)
-    truncates the others."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    episodes = 0
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        CounterEnv.episodes += 1
-        self.ep, self.t = CounterEnv.episodes, 0
-        return np.array([self.ep, self.t], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        terminated = self.ep % 2 == 1 and self.t == 3
-        return np.array([self.ep, self.t], np.float32), float(self.t), terminated, False, {}
-
-
-gym.register("ReinforceCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
 
 
 def test_collect_batch_keeps_whole_real_episodes(load_script):
     m = load_script(SCRIPT)
     num_envs, batch_size = 3, 20
     envs = gym.vector.SyncVectorEnv(
-        [m.make_env("ReinforceCounterEnv-v0", i, False, "test") for i in range(num_envs)],
+        [m.make_env("CounterBox-v0", i, False, "test") for i in range(num_envs)],
         autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
     )
     actor = m.Actor(2, envs.single_action_space, 8)

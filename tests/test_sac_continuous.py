@@ -80,26 +80,6 @@ def test_alpha_loss_gradient_sign(load_script):
 
 
 # ---------------------------------------------------------------- buffer and autoreset
-class CounterEnv(gym.Env):
-    """obs = [episode id, t]. Odd episodes terminate at t == 3; the TimeLimit (5 steps) truncates the others."""
-
-    observation_space = gym.spaces.Box(-np.inf, np.inf, (2,), np.float32)
-    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
-    episodes = 0
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        CounterEnv.episodes += 1
-        self.ep, self.t = CounterEnv.episodes, 0
-        return np.array([self.ep, self.t], np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        terminated = self.ep % 2 == 1 and self.t == 3
-        return np.array([self.ep, self.t], np.float32), float(self.t), terminated, False, {}
-
-
-gym.register("SacContinuousCounterEnv-v0", entry_point=CounterEnv, max_episode_steps=5)
 
 
 @pytest.mark.parametrize("learning_starts", [10_000, 20])
@@ -115,7 +95,7 @@ def test_buffer_holds_only_real_transitions(load_script, monkeypatch, tmp_path, 
     monkeypatch.setattr(m, "ReplayBuffer", CapturingBuffer)
     monkeypatch.chdir(tmp_path)
     args = m.Args(
-        env_id="SacContinuousCounterEnv-v0",
+        env_id="CounterBox-v0",
         total_timesteps=60,
         num_envs=3,
         learning_starts=learning_starts,
