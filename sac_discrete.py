@@ -14,8 +14,9 @@ Deviations:
 - the soft value, actor and alpha losses are exact expectations over actions: no sampled actions, no Gumbel-softmax;
 - one backward pass for the three losses; the actor uses the critic pass from before this step's update (one-step lag);
 - log(alpha) is clamped to [--log-alpha-min, --log-alpha-max] after every step;
-- by default the critic target leaves -alpha log pi out (Yu et al. 2022, arXiv 2201.12434; --backup-entropy: the paper),
-  the entropy target is half the maximum entropy, and the replay buffer holds the last 50k transitions.
+- defaults, one mechanism per problem (docs page): the critic target leaves -alpha log pi out (Yu et al. 2022,
+  arXiv 2201.12434; --backup-entropy: the paper); a fast actor (lr 3e-3) starting near the critic's greedy policy
+  (alpha 0.01); an entropy target of half the maximum entropy; a replay buffer of the last 50k transitions.
 Docs: docs/sac_discrete.md
 """
 
@@ -90,7 +91,7 @@ class Args:
     """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
     learning_starts: int = 2_000
     """env steps of uniform random actions before learning starts"""
-    policy_lr: float = 3e-4
+    policy_lr: float = 3e-3
     """the learning rate of the actor"""
     q_lr: float = 1e-3
     """the learning rate of the critics"""
@@ -100,7 +101,7 @@ class Args:
     """width of the two hidden layers of the actor and of each critic"""
     target_entropy_scale: float = 0.5
     """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
-    alpha_init: float = 1.0
+    alpha_init: float = 0.01
     """the initial temperature alpha (log(alpha) starts at its log)"""
     log_alpha_min: float = -10.0
     """lower clamp of log(alpha)"""

@@ -56,7 +56,7 @@ def test_backup_entropy_reaches_the_target(load_script, tmp_path, monkeypatch, b
     monkeypatch.setattr(sd, "soft_value", recording_soft_value)
     monkeypatch.chdir(tmp_path)
     sd.main(sd.Args(total_timesteps=260, learning_starts=250, batch_size=32, hidden_dim=16, eval_episodes=0,
-                    cuda=False, backup_entropy=backup_entropy))  # fmt: skip
+                    cuda=False, backup_entropy=backup_entropy, alpha_init=1.0))  # fmt: skip
     assert len(seen) == 10
     assert all(a > 0.9 for a in seen) if backup_entropy else all(a == 0.0 for a in seen)  # alpha starts at 1
 
