@@ -365,6 +365,7 @@ def parse_args(argv=None):
 
 def quiet_third_party(env_id):
     """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
     if "mujoco" in str(gym.spec(env_id).entry_point):
         import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
 
