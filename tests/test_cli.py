@@ -254,3 +254,21 @@ def test_pep723_metadata_agrees_with_requirements(script):
     for dep in map(Requirement, metadata["dependencies"]):
         assert dep.name in pinned, f"{dep.name} is missing from requirements.txt"
         assert dep.specifier == pinned[dep.name].specifier and dep.extras <= pinned[dep.name].extras, dep
+
+
+def test_resume_with_track_continues_the_same_wandb_run(tmp_path, dataset):
+    """The W&B run id is saved in the checkpoint: the resumed process logs to the same run."""
+    args = [sys.executable, str(ROOT / "sac_discrete.py"), *map(str, quick("sac_discrete", "--save-model", "--track"))]
+    env = script_env(dataset)
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    for line in proc.stdout:
+        if line.startswith("global_step="):
+            proc.send_signal(signal.SIGTERM)
+            break
+    proc.stdout.read()
+    assert proc.wait(timeout=600) == 128 + signal.SIGTERM
+    path = checkpoint_of(tmp_path, "sac_discrete")
+    resumed = subprocess.run([*args, "--resume", path], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    runs = sorted(glob.glob(str(tmp_path / "wandb" / "offline-run-*")))
+    assert len(runs) == 2 and runs[0].rsplit("-", 1)[1] == runs[1].rsplit("-", 1)[1], runs
