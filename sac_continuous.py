@@ -105,10 +105,12 @@ class Args:
     """torch.compile the critic and actor update steps (for CUDA; on CPU it measured slower than eager)"""
     cudagraphs: bool = False
     """with --compile on CUDA, also capture the update steps as CUDA graphs (mode "reduce-overhead")"""
-    alpha: float = 0.2
-    """entropy temperature; the initial value when --autotune is on"""
     autotune: bool = True
-    """automatic tuning of alpha towards a target entropy of -|A| (--no-autotune keeps alpha fixed)"""
+    """tune the temperature alpha towards a target entropy of -|A| (--no-autotune: alpha stays at --alpha)"""
+    alpha_init: float = 1.0
+    """the temperature alpha at the start, with --autotune (1, as in CleanRL and SB3)"""
+    alpha: float = 0.2
+    """the fixed temperature with --no-autotune"""
     eval_episodes: int = 10
     """episodes of the final deterministic evaluation"""
     save_dataset: Optional[str] = None
@@ -163,7 +165,7 @@ def validate(args):
         (min(args.policy_frequency, args.target_network_frequency) < 1, "--policy-frequency etc. must be >= 1"),
         (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
         (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
-        (args.alpha < 0 or (args.alpha == 0 and args.autotune), f"--alpha must be > 0 (got {args.alpha})"),
+        (args.alpha < 0 or args.alpha_init <= 0, "--alpha must be >= 0 and --alpha-init > 0"),
         (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
         (args.dataset_kind == "policy" and args.dataset_episodes < 1, "--dataset-episodes must be >= 1"),
     ]
@@ -638,7 +640,8 @@ def main(args):
     qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
     qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
     qf_target.load_state_dict(qf.state_dict())
-    log_alpha = torch.tensor(args.alpha, device=device).log().requires_grad_(args.autotune)
+    alpha0 = args.alpha_init if args.autotune else args.alpha
+    log_alpha = torch.tensor(alpha0, device=device).log().requires_grad_(args.autotune)
     target_entropy = -float(act_dim)  # 1812.05905 section 5: the heuristic target entropy -dim(A)
     parts = {  # everything with a state_dict that a checkpoint keeps; fused Adam: one kernel for all parameters
         "actor": actor, "qf": qf, "qf_target": qf_target,
@@ -677,7 +680,7 @@ def main(args):
         save_checkpoint(path, {**run, **state})
 
     lr = f"{args.policy_lr}/{args.q_lr}"
-    print_header(args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=lr, alpha=args.alpha)
+    print_header(args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=lr, alpha=alpha0)
     start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
     progress = Progress(args.total_timesteps, start_step)
     try:
