@@ -400,7 +400,7 @@ class Progress:
 
     def __init__(self, total, step):
         self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step", dynamic_ncols=True) if sys.stdout.isatty() else None
+        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
 
     def episode(self, step, ret, length):
         self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
