@@ -102,7 +102,10 @@ def first_reached(steps, returns, window, threshold):
 
 
 def run_one(case, seed, steps, out_dir, env):
-    """One training run, its output streamed to out_dir/seed<S>.log; returns the wall time."""
+    """One training run, its output streamed to out_dir/seed<S>.log (skipped when an earlier run finished)."""
+    timing = out_dir / f"seed{seed}.wall"
+    if timing.exists() and timing.read_text().split()[1] == "0":
+        return
     run_dir = out_dir / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / case.script) + ".py", *command(case, seed, steps)[1:]]
