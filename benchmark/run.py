@@ -257,7 +257,7 @@ def main():
     results, plots = (base, base / "plots") if opts.quick else (ROOT / "benchmark", ROOT / "benchmark" / "plots")
     plots.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"}
-    env["MINARI_DATASETS_PATH"] = str(base / "minari")
+    env["MINARI_DATASETS_PATH"] = os.environ["MINARI_DATASETS_PATH"] = str(base / "minari")  # here and in the runs
     budget = {c.name: c.quick_steps if opts.quick else c.steps for c in cases}
     if not opts.from_logs:
         for case in cases:
