@@ -212,9 +212,10 @@ def write_results(rows, opts, path):
         "(cql: over the last evaluation; its curve shows the periodic evaluations). 'Reached' is the first step at "
         "which the 10-episode average of training returns hit the threshold (median over the seeds that did; n/N "
         "seeds did). SPS from the run's own line (env steps, or gradient steps for cql, per second; shared cores, so "
-        "a lower bound). Curves: benchmark/plots/.",
+        "a lower bound). Curves: benchmark/plots/." + (f" {opts.note}" if opts.note else ""),
         "",
-        "| case | steps | final eval median [IQR] | per seed | reached threshold (n/N) | SPS median | wall s median "
+        "| case | steps | final eval median [IQR] | per seed: final eval @step reaching the threshold "
+        "(last-10 training average) | reached threshold (n/N) | SPS median | wall s median "
         "| command |",
         "|---|---:|---|---|---|---:|---:|---|",
     ]  # fmt: skip
@@ -233,7 +234,11 @@ def write_results(rows, opts, path):
                 if hit
                 else f"never (0/{len(runs)})"
             )
-        per_seed = " / ".join("n/a" if f is None else f"{f:.1f}" for f in finals)
+        last10 = [r[2][-10:].mean() if len(r[2]) else np.nan for r in runs]  # sampled training returns
+        per_seed = " / ".join(
+            f"{'n/a' if f is None else f'{f:.1f}'} @{x or 'never'} ({t:.1f})"
+            for f, x, t in zip(finals, reached, last10)
+        )
         sps = np.median([r[5] for r in runs if r[5] is not None] or [np.nan])
         wall = np.median([r[6] for r in runs])
         cmd = " ".join(["python", *command(case, "S", steps)])
@@ -251,6 +256,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="short budgets, results under benchmark/out/quick/")
     p.add_argument("--only", nargs="+", default=None, help="scripts (or case names) to run, e.g. sac_discrete")
     p.add_argument("--from-logs", action="store_true", help="only rebuild results.md and the plots from the logs")
+    p.add_argument("--note", default="", help="a sentence for the top of results.md (how the logs were made)")
     opts = p.parse_args()
     cases = [c for c in CASES if opts.only is None or c.script in opts.only or c.name in opts.only]
     base = ROOT / "benchmark" / "out" / ("quick" if opts.quick else "full")
