@@ -62,7 +62,7 @@ CASES = [
     Case("cql-Pendulum", "cql", ["--dataset-id", "bench/pendulum-sac-replay-v0", *CQL_SMALL, "--eval-freq", "500"],
          -250, 5000, 500, window=1, setup=PENDULUM_SET),
     Case("cql-Hopper", "cql", ["--dataset-id", "bench/hopper-sac-replay-v0", *CQL_SMALL, "--eval-freq", "1000"],
-         1000, 10000, 500, window=1, setup=HOPPER_SET),
+         1000, 5000, 500, window=1, setup=HOPPER_SET),
     Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000),
     Case("a2c-InvertedPendulum", "a2c", [*INVPEND, "--norm-obs", "--norm-reward", "--num-steps", "16"],
          950, 300000, 20000),
