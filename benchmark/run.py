@@ -55,7 +55,9 @@ INVPEND, PENDULUM = ["--env-id", "InvertedPendulum-v5"], ["--env-id", "Pendulum-
 BANDIT = ["--env-id", "GaussianBandit-v0", "--batch-size", "64", "--num-envs", "16", "--baseline", "mean"]
 CASES = [
     Case("sac_continuous-Pendulum", "sac_continuous", [*PENDULUM, "--learning-starts", "1000"], -250, 15000, 3000),
-    Case("sac_continuous-HalfCheetah", "sac_continuous", ["--env-id", "HalfCheetah-v5"], 1500, 30000, 6000),
+    Case("sac_continuous-LunarLanderContinuous", "sac_continuous", ["--env-id", "LunarLanderContinuous-v3"],
+         200, 50000, 6000),
+    Case("sac_continuous-HalfCheetah", "sac_continuous", ["--env-id", "HalfCheetah-v5"], 1500, 50000, 6000),
     Case("sac_discrete-CartPole", "sac_discrete", ["--env-id", "CartPole-v1"], 475, 50000, 10000),
     Case("sac_discrete-Acrobot", "sac_discrete", ["--env-id", "Acrobot-v1"], -100, 100000, 10000),
     Case("sac_discrete-LunarLander", "sac_discrete", ["--env-id", "LunarLander-v3"], 200, 300000, 10000),
