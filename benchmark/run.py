@@ -241,7 +241,7 @@ def write_results(rows, opts, path):
             for f, x, t in zip(finals, reached, last10)
         )
         sps = np.median([r[5] for r in runs if r[5] is not None] or [np.nan])
-        wall = np.median([r[6] for r in runs])
+        wall = np.nanmedian([r[6] for r in runs])  # a log without its .wall file has no timing
         cmd = " ".join(["python", *command(case, "S", steps)])
         final = f"{q50:.1f} [{q25:.1f}, {q75:.1f}]{score}"
         row = f"| {case.name} | {steps} | {final} | {per_seed} | {reached_text} | {sps:.0f} | {wall:.0f} | `{cmd}` |"
