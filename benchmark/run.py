@@ -265,7 +265,7 @@ def main():
     plots.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "WANDB_MODE": "offline"}
     env["MINARI_DATASETS_PATH"] = os.environ["MINARI_DATASETS_PATH"] = str(base / "minari")  # here and in the runs
-    budget = {c.name: c.quick_steps if opts.quick else c.steps for c in cases}
+    budget = {c.name: c.quick_steps if opts.quick else c.steps for c in CASES}
     if not opts.from_logs:
         for case in cases:
             (base / case.name).mkdir(parents=True, exist_ok=True)
@@ -275,7 +275,7 @@ def main():
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
             list(pool.map(lambda job: run_one(job[0], job[1], budget[job[0].name], base / job[0].name, env), jobs))
     rows = []
-    for case in cases:
+    for case in CASES:  # --only limits what runs; the table and the plots keep every case that has logs
         runs = summarise(case, base / case.name, opts.seeds, budget[case.name])
         if runs:
             rows.append((case, runs, budget[case.name]))
