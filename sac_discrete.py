@@ -85,7 +85,7 @@ class Args:
     """the replay memory size, in transitions"""
     gamma: float = 0.99
     """the discount factor"""
-    tau: float = 0.005
+    tau: float = 0.02
     """target smoothing coefficient (Polyak averaging)"""
     batch_size: int = 256
     """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
@@ -99,7 +99,7 @@ class Args:
     """the learning rate of log(alpha)"""
     hidden_dim: int = 64
     """width of the two hidden layers of the actor and of each critic"""
-    target_entropy_scale: float = 0.5
+    target_entropy_scale: float = 0.7
     """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
     alpha_init: float = 0.01
     """the initial temperature alpha (log(alpha) starts at its log)"""
