@@ -1,6 +1,6 @@
 """Tests of sac_discrete.py: the losses and the update step against hand computations, the buffer against CartPole's
-own physics, this script's own command-line checks, and a short fixed-seed CartPole learning run (what every script
-shares is tested in test_cli.py)."""
+own physics, this script's own command-line checks, and short fixed-seed CartPole and Acrobot learning runs (what
+every script shares is tested in test_cli.py)."""
 
 import copy
 import math
@@ -307,3 +307,12 @@ def test_learns_cartpole(run_script):
     out = run_script("sac_discrete", *args, env={"OMP_NUM_THREADS": "1"}).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
     assert final >= 100, out[-2000:]  # a random policy averages about 22, the untrained greedy one about 9
+
+
+@pytest.mark.learning
+def test_learns_acrobot(run_script):
+    """Acrobot pays -1 a step until the goal: no signal until a first success, which the defaults must find early."""
+    args = ["--env-id", "Acrobot-v1", "--seed", 1, "--total-timesteps", 20000, "--no-cuda"]
+    out = run_script("sac_discrete", *args, env={"OMP_NUM_THREADS": "1"}).stdout
+    (final,) = parse_metric(out, "eval/episodic_return")
+    assert final >= -200, out[-2000:]  # -500 until the goal is found (a random policy reaches it in 2% of episodes)
