@@ -302,17 +302,18 @@ def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
 
 
 @pytest.mark.learning
-def test_learns_cartpole(run_script):
-    args = ["--seed", 1, "--total-timesteps", 8000, "--learning-starts", 1000, "--no-cuda"]
-    out = run_script("sac_discrete", *args, env={"OMP_NUM_THREADS": "1"}).stdout
+@pytest.mark.parametrize(
+    "args, threshold",
+    [
+        # a random policy averages about 22, the untrained greedy one about 9
+        (["--env-id", "CartPole-v1", "--total-timesteps", 8000, "--learning-starts", 1000], 100),
+        # -1 a step until the goal, -500 until it is found (a random policy reaches it in 2% of episodes): the defaults
+        # must find a first success early
+        (["--env-id", "Acrobot-v1", "--total-timesteps", 20000], -200),
+    ],
+    ids=["CartPole-v1", "Acrobot-v1"],
+)
+def test_learns(run_script, args, threshold):
+    out = run_script("sac_discrete", *args, "--seed", 1, "--no-cuda", env={"OMP_NUM_THREADS": "1"}).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
-    assert final >= 100, out[-2000:]  # a random policy averages about 22, the untrained greedy one about 9
-
-
-@pytest.mark.learning
-def test_learns_acrobot(run_script):
-    """Acrobot pays -1 a step until the goal: no signal until a first success, which the defaults must find early."""
-    args = ["--env-id", "Acrobot-v1", "--seed", 1, "--total-timesteps", 20000, "--no-cuda"]
-    out = run_script("sac_discrete", *args, env={"OMP_NUM_THREADS": "1"}).stdout
-    (final,) = parse_metric(out, "eval/episodic_return")
-    assert final >= -200, out[-2000:]  # -500 until the goal is found (a random policy reaches it in 2% of episodes)
+    assert final >= threshold, out[-2000:]
