@@ -1,11 +1,11 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = ["torch>=2.4,<2.14", "gymnasium[classic-control,box2d,mujoco]>=1.1,<2", "tyro>=0.8", "wandb>=0.17",
-#   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0"]
+#   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minatar>=1.0.15", "ale-py>=0.10", "opencv-python-headless>=4.8"]
 # ///
 """Soft Actor-Critic for Discrete action spaces: a categorical actor, twin critics that output Q(s, .) for every action
 (the min of two Polyak-averaged target critics forms the soft value), and a temperature alpha tuned towards a target
-entropy of --target-entropy-scale * log|A|.
+entropy of --target-entropy-scale * log|A|. Vector observations get MLPs, images a convolutional encoder.
 Papers: Christodoulou 2019, arXiv 1910.07207 (SAC-Discrete); Haarnoja et al. 2018, arXiv 1812.05905 (temperature).
 
     python sac_discrete.py --env-id CartPole-v1
@@ -16,7 +16,7 @@ Deviations:
 - log(alpha) is clamped to [--log-alpha-min, --log-alpha-max] after every step;
 - defaults, one mechanism per problem (docs page): the critic target leaves -alpha log pi out (Yu et al. 2022,
   arXiv 2201.12434; --backup-entropy: the paper); a fast actor (lr 3e-3) starting near the critic's greedy policy
-  (alpha 0.01); an entropy target of half the maximum entropy; a replay buffer of the last 50k transitions.
+  (alpha 0.01); an entropy target of 0.7 of the maximum entropy; a replay buffer of the last 50k transitions.
 Docs: docs/sac_discrete.md
 """
 
@@ -28,6 +28,7 @@ import pickle
 import random
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -41,6 +42,7 @@ import tyro
 from tqdm import tqdm
 
 SCRIPT = "sac_discrete.py"
+NAN_HINT = "Try a lower --q-lr or --policy-lr."
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
@@ -71,12 +73,15 @@ class Args:
     save_buffer: bool = True
     """include the replay buffer in checkpoints, so that --resume continues exactly (--no-save-buffer for huge ones)"""
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (give the same flags as the original command)"""
+    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    run_name: Optional[str] = None
+    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, without __TIME)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
     env_id: str = "CartPole-v1"
-    """the id of the environment (Discrete actions, flat Box observations)"""
+    """the id of the environment (Discrete actions; vector or image observations, MinAtar/* and Atari ids included)"""
     total_timesteps: int = 50_000
     """total environment steps, summed over all envs"""
     num_envs: int = 1
@@ -98,7 +103,7 @@ class Args:
     alpha_lr: float = 3e-4
     """the learning rate of log(alpha)"""
     hidden_dim: int = 64
-    """width of the two hidden layers of the actor and of each critic"""
+    """width of the two hidden layers of the actor and of each critic (vector observations)"""
     target_entropy_scale: float = 0.7
     """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
     alpha_init: float = 0.01
@@ -114,80 +119,84 @@ class Args:
     """episodes of the final deterministic (greedy) evaluation"""
 
 
-def make_env(env_id, idx, capture_video, run_name):
+def make_env(env_id, idx, capture_video, run_name, clip_rewards=True):
     def thunk():
+        kwargs = {"frameskip": 1} if is_atari(env_id) else {}  # the frame skip is AtariPreprocessing's
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.make(env_id, render_mode="rgb_array", **kwargs)
             env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
         else:
-            env = gym.make(env_id)
-        # per-env statistics: the vector version drops the first step of later episodes under SAME_STEP autoreset
-        return gym.wrappers.RecordEpisodeStatistics(env)
+            env = gym.make(env_id, **kwargs)
+        # per-env statistics (the vector version drops the first step of later episodes under SAME_STEP autoreset),
+        # inside the Atari wrappers so that they count the game score, not the clipped reward
+        env = gym.wrappers.RecordEpisodeStatistics(env)
+        if is_atari(env_id):
+            env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+            env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
+            env = gym.wrappers.FrameStackObservation(env, 4)
+            env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
+        return env
 
     return thunk
 
 
-def check_env(env_id):
-    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
-    if env_id not in gym.registry:
-        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. CartPole-v1")
-    quiet_third_party(env_id)
-    env = gym.make(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(act_space, gym.spaces.Discrete):
-        raise SystemExit(f"{SCRIPT} needs a Discrete action space; {env_id} has {act_space}: use sac_continuous.py")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise SystemExit(
-            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: "
-            "flatten it with gymnasium.wrappers.FlattenObservation"
-        )
-    return obs_space, act_space
+class FireReset(gym.Wrapper):
+    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        return self.env.reset(**kwargs) if terminated or truncated else (obs, info)
 
 
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    alpha_range = f"[{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"
-    problems = [
-        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
-        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
-        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
-        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
-        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
-        (
-            not 0.0 <= args.target_entropy_scale < 1.0,
-            f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy "
-            "log|A|, never reached",
-        ),
-        (args.log_alpha_min >= args.log_alpha_max, "--log-alpha-min must be below --log-alpha-max"),
-        (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
-        (
-            args.alpha_init > 0 and not args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max,
-            f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = {alpha_range}",
-        ),
-        (min(args.policy_lr, args.q_lr, args.alpha_lr) <= 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
-        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"{SCRIPT}: {message}")
+def is_atari(env_id):
+    return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
+
+
+def to_float(obs):
+    """uint8 frames to [0, 1], booleans to 0/1; float observations unchanged."""
+    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+
+
+class ImageEncoder(nn.Module):
+    """Frames, channels first or last, to features: MinAtar's network (3x3 conv, 16 filters, then 128 units) for
+    grids under 36 pixels, Nature DQN's (32x8x8/4, 64x4x4/2, 64x3x3/1, then 512) for Atari-size frames."""
+
+    def __init__(self, obs_shape):
+        super().__init__()
+        self.channels_last = obs_shape[2] <= obs_shape[0]  # (10, 10, 4) MinAtar, (4, 84, 84) stacked Atari
+        c, h, w = (obs_shape[2], *obs_shape[:2]) if self.channels_last else obs_shape
+        if min(h, w) < 36:
+            convs, self.features = [nn.Conv2d(c, 16, 3, 1), nn.ReLU()], 128
+        else:
+            convs = [nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1)]
+            convs, self.features = [*convs, nn.ReLU()], 512
+        self.convs = nn.Sequential(*convs, nn.Flatten())
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
+
+    def forward(self, obs):
+        x = to_float(obs)
+        return self.fc(self.convs(x.permute(0, 3, 1, 2) if self.channels_last else x))
 
 
 class Actor(nn.Module):
-    """Categorical policy: logits from an MLP."""
+    """Categorical policy: logits from an MLP (vectors) or an image encoder and one linear layer."""
 
-    def __init__(self, obs_dim, n_actions, hidden_dim):
+    def __init__(self, obs_shape, n_actions, hidden_dim):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(obs_dim, hidden_dim),
-            nn.ReLU(),
-            nn.Linear(hidden_dim, hidden_dim),
-            nn.ReLU(),
-            nn.Linear(hidden_dim, n_actions),
-        )
+        if len(obs_shape) == 1:
+            self.net = nn.Sequential(
+                nn.Linear(obs_shape[0], hidden_dim),
+                nn.ReLU(),
+                nn.Linear(hidden_dim, hidden_dim),
+                nn.ReLU(),
+                nn.Linear(hidden_dim, n_actions),
+            )
+        else:
+            encoder = ImageEncoder(obs_shape)
+            self.net = nn.Sequential(encoder, nn.Linear(encoder.features, n_actions))
 
     def forward(self, obs):
         """Returns (pi(.|s), log pi(.|s)), each [B, A]; log_softmax keeps log-probabilities finite."""
@@ -204,7 +213,7 @@ class EnsembleLinear(nn.Module):
 
     def __init__(self, n, in_features, out_features):
         super().__init__()
-        bound = 1.0 / np.sqrt(in_features)  # nn.Linear's default initialisation range, for each member
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default initialisation range, for each member
         self.weight = nn.Parameter(torch.empty(n, in_features, out_features).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n, 1, out_features).uniform_(-bound, bound))
 
@@ -213,38 +222,49 @@ class EnsembleLinear(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """Both critics in one module: forward returns Q(s, .) of critic k as out[k], a [2, B, |A|] tensor."""
+    """Both critics in one module: forward returns Q(s, .) of critic k as out[k], a [2, B, |A|] tensor. Images: each
+    critic has an encoder of its own, and the two output layers run as one batched matmul."""
 
-    def __init__(self, obs_dim, n_actions, hidden_dim):
+    def __init__(self, obs_shape, n_actions, hidden_dim):
         super().__init__()
-        self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim, hidden_dim),
-            nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim),
-            nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, n_actions),
-        )
+        self.encoders = None
+        if len(obs_shape) == 1:
+            self.net = nn.Sequential(
+                EnsembleLinear(2, obs_shape[0], hidden_dim),
+                nn.ReLU(),
+                EnsembleLinear(2, hidden_dim, hidden_dim),
+                nn.ReLU(),
+                EnsembleLinear(2, hidden_dim, n_actions),
+            )
+        else:
+            self.encoders = nn.ModuleList([ImageEncoder(obs_shape), ImageEncoder(obs_shape)])
+            self.net = EnsembleLinear(2, self.encoders[0].features, n_actions)
 
     def forward(self, obs):
-        return self.net(obs.unsqueeze(0).expand(2, *obs.shape))
+        if self.encoders is None:
+            return self.net(obs.unsqueeze(0).expand(2, *obs.shape))
+        return self.net(torch.stack([encoder(obs) for encoder in self.encoders]))
 
 
 class ReplayBuffer:
-    """Preallocated ring buffer of real transitions (s, a, r, s', terminated).
-
-    s' is always the true successor of s in the same episode (the final observation when the episode ended), so a
-    stored transition never spans two episodes. Rows are added num_envs at a time, env 0 first.
-    """
+    """Preallocated ring buffer of real transitions (s, a, r, s', terminated), observations in their own dtype
+    (uint8 frames stay uint8). s' is the true successor of s in the same episode (the final observation when the
+    episode ended), so a stored transition never spans two episodes. Rows are added num_envs at a time."""
 
     FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations")
 
-    def __init__(self, size, obs_dim, device):
-        self.size, self.pos, self.full, self.device = size, 0, False, device
-        self.obs = torch.zeros(size, obs_dim, device=device)
-        self.next_obs = torch.zeros(size, obs_dim, device=device)
+    def __init__(self, size, obs_space, device):
+        self.size, self.pos, self.full, self.added, self.device = size, 0, False, 0, device
+        obs_dtype = obs_dtype_of(obs_space)
+        self.obs = torch.zeros((size, *obs_space.shape), dtype=obs_dtype, device=device)
+        self.next_obs = torch.zeros((size, *obs_space.shape), dtype=obs_dtype, device=device)
         self.actions = torch.zeros(size, dtype=torch.long, device=device)
         self.rewards = torch.zeros(size, device=device)
         self.terminations = torch.zeros(size, device=device)
+
+    @staticmethod
+    def nbytes(size, obs_space):
+        return size * (2 * math.prod(obs_space.shape) * obs_dtype_of(obs_space).itemsize + 8 + 4 + 4)
 
     def __len__(self):
         return self.size if self.full else self.pos
@@ -256,6 +276,7 @@ class ReplayBuffer:
             buf[idx] = torch.as_tensor(np.asarray(value), dtype=buf.dtype, device=self.device)
         self.full = self.full or self.pos + len(obs) >= self.size
         self.pos = (self.pos + len(obs)) % self.size
+        self.added += len(obs)
 
     def sample(self, batch_size):
         idx = torch.randint(0, len(self), (batch_size,), device=self.device)
@@ -263,12 +284,24 @@ class ReplayBuffer:
 
     def state_dict(self):
         n = len(self)  # clone: torch.save of a slice would write the whole preallocated storage
-        return {"pos": self.pos, "full": self.full, **{k: getattr(self, k)[:n].clone() for k in self.FIELDS}}
+        fields = {k: getattr(self, k)[:n].clone() for k in self.FIELDS}
+        return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
 
     def load_state_dict(self, state):
-        self.pos, self.full = state["pos"], state["full"]
+        self.pos, self.full, self.added = state["pos"], state["full"], state.get("added", len(state["obs"]))
         for k in self.FIELDS:
             getattr(self, k)[: len(state[k])] = state[k]
+
+
+def obs_dtype_of(obs_space):
+    """The torch dtype that stores observations of this space without loss: uint8, bool, else float32."""
+    return {np.dtype(np.uint8): torch.uint8, np.dtype(bool): torch.bool}.get(np.dtype(obs_space.dtype), torch.float32)
+
+
+def obs_tensor(obs, device):
+    """An observation batch on the device, in the buffer's dtype (the networks convert images themselves)."""
+    obs = torch.as_tensor(obs, device=device)
+    return obs if obs.dtype in (torch.uint8, torch.bool) else obs.float()
 
 
 def soft_value(next_probs, next_log_pi, next_q_target, alpha):
@@ -299,12 +332,8 @@ def alpha_loss(log_alpha, probs, log_pi, target_entropy):
 
 
 def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy):
-    """One gradient step on a batch, then the clamp of log(alpha) and the Polyak step of the target critics.
-    Returns the (critic, actor, alpha) losses and the policy's mean entropy, left on the device (no host sync).
-
-    The three losses touch disjoint parameters (every cross term is detached), so their sum takes one backward pass
-    and one Adam step over three parameter groups; the actor loss reuses this pass's Q(s, .), from before the critic
-    step (the paper re-evaluates the updated critics), which saves a critic forward pass."""
+    """One gradient step on the three losses, the clamp of log(alpha) and the Polyak step of the target critics.
+    Returns the (critic, actor, alpha) losses and the policy's mean entropy, on the device (no host sync)."""
     obs, actions, rewards, next_obs, terminations = batch
     alpha = log_alpha.detach().exp()
     # One actor pass over s and s': pi(.|s') feeds the target (no gradient), pi(.|s) the actor and alpha losses.
@@ -313,32 +342,178 @@ def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entro
     with torch.no_grad():
         backup_alpha = alpha if args.backup_entropy else 0.0  # no entropy reward: no bonus for staying alive
         next_v = soft_value(next_probs, next_log_pi, qf_target(next_obs), backup_alpha)
-    q = qf(obs)
+    q = qf(obs)  # the actor loss reuses this pass, from before the critic step (the paper re-evaluates)
     losses = (
         critic_loss(q, actions, rewards, terminations, next_v, args.gamma),
         actor_loss(probs, log_pi, q, alpha),
         alpha_loss(log_alpha, probs, log_pi, target_entropy),
     )
     optimizer.zero_grad(set_to_none=True)
-    sum(losses).backward()
+    sum(losses).backward()  # every cross term is detached: one backward pass equals three
     optimizer.step()
     with torch.no_grad():
         log_alpha.clamp_(args.log_alpha_min, args.log_alpha_max)
-        # Polyak: target += tau * (online - target)
-        torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
+        for target, online in zip(qf_target.parameters(), qf.parameters()):
+            target.lerp_(online, args.tau)  # Polyak: target += tau * (online - target)
     return losses, -(probs * log_pi).sum(-1).mean().detach()
 
 
+def main(args):
+    if args.eval_checkpoint:
+        return run_evaluation_only(args)
+    obs_space, act_space = check_env(args.env_id)
+    validate(args, obs_space)
+    run = Run(args, args.env_id)
+    device = run.device
+    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
+    # is already the next episode's first, so every step yields one real transition per env.
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    n_actions = int(act_space.n)
+    actor = Actor(obs_space.shape, n_actions, args.hidden_dim).to(device)
+    qf = TwinQ(obs_space.shape, n_actions, args.hidden_dim).to(device)
+    qf_target = TwinQ(obs_space.shape, n_actions, args.hidden_dim).to(device).requires_grad_(False)
+    qf_target.load_state_dict(qf.state_dict())
+    log_alpha = torch.tensor(float(np.log(args.alpha_init)), device=device, requires_grad=True)
+    target_entropy = args.target_entropy_scale * np.log(n_actions)
+    # the three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams
+    groups = [(actor.parameters(), args.policy_lr), (qf.parameters(), args.q_lr), ([log_alpha], args.alpha_lr)]
+    optimizer = torch.optim.Adam([{"params": p, "lr": lr} for p, lr in groups], fused=True)
+    rb = ReplayBuffer(args.buffer_size, obs_space, device)
+    saved = dict(actor=actor, qf=qf, qf_target=qf_target, optimizer=optimizer, rb=rb, log_alpha=log_alpha)
+    lr = f"{args.policy_lr}/{args.q_lr}/{args.alpha_lr}"
+    obs = run.start(envs, saved, lambda: {"obs": obs}, batch=args.batch_size, lr=lr, alpha=args.alpha_init)
+
+    while run.going():
+        if run.step < args.learning_starts:
+            actions = envs.action_space.sample()
+        else:
+            with torch.no_grad():
+                probs, _ = actor(obs_tensor(obs, device))
+            actions = torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        run.step += args.num_envs
+        real_next_obs = next_obs.copy()  # an ended env's next_obs is the next episode's first: use final_obs
+        for i in np.flatnonzero(infos.get("_final_obs", [])):
+            real_next_obs[i] = infos["final_obs"][i]
+        for _, episode_return, length in episodes_ended(infos):
+            run.episode(run.step, episode_return, length)
+        rb.add(obs, real_next_obs, actions, rewards, terminations)
+        obs = next_obs
+
+        if rb.added > args.learning_starts:  # a resume without the buffer refills it first
+            run.updates += 1
+            batch = rb.sample(args.batch_size)
+            losses, entropy = update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy)
+            if run.updates % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
+                names = ("losses/qf_loss", "losses/actor_loss", "losses/alpha_loss", "losses/entropy", "losses/alpha")
+                run.log(dict(zip(names, torch.stack([*losses, entropy, log_alpha.detach().exp()]).tolist())))
+    run.finish(lambda: evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device))
+
+
+def check_env(env_id):
+    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
+    register_env_family(env_id)
+    if env_id not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. CartPole-v1")
+    quiet_third_party(env_id)
+    env = make_env(env_id, 0, False, "")()
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(act_space, gym.spaces.Discrete):
+        raise SystemExit(f"{SCRIPT} needs a Discrete action space; {env_id} has {act_space}: use sac_continuous.py")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
+        raise SystemExit(
+            f"{SCRIPT} needs a flat Box or an image (rank-3 Box) observation space; {env_id} has {obs_space}: "
+            "flatten it with gymnasium.wrappers.FlattenObservation"
+        )
+    return obs_space, act_space
+
+
+def register_env_family(env_id):
+    """MinAtar and Atari ids exist once their packages register them; both are imported only when used."""
+    if env_id.startswith("MinAtar/") and env_id not in gym.registry:
+        import logging
+
+        logging.getLogger().addFilter(lambda record: "seaborn" not in record.getMessage())  # minatar's plots only
+        import minatar.gym
+
+        minatar.gym.register_envs()
+    if is_atari(env_id) and env_id not in gym.registry:
+        import ale_py
+
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner on every env
+        gym.register_envs(ale_py)
+
+
+def validate(args, obs_space):
+    """Reject nonsensical hyperparameters before anything is written."""
+    alpha_range = f"[{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"
+    problems = [
+        (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
+        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
+        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
+        (args.learning_starts < 0, f"--learning-starts must be >= 0 (got {args.learning_starts})"),
+        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
+        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
+        (
+            not 0.0 <= args.target_entropy_scale < 1.0,
+            f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy "
+            "log|A|, never reached",
+        ),
+        (args.log_alpha_min >= args.log_alpha_max, "--log-alpha-min must be below --log-alpha-max"),
+        (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
+        (
+            args.alpha_init > 0 and not args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max,
+            f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = {alpha_range}",
+        ),
+        (not min(args.policy_lr, args.q_lr, args.alpha_lr) > 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    check_memory(ReplayBuffer.nbytes(args.buffer_size, obs_space), device, f"--buffer-size {args.buffer_size}")
+
+
+def check_memory(nbytes, device, what):
+    """Refuse, in one sentence, a buffer that the machine (or the GPU) cannot hold."""
+    on_gpu = device.type == "cuda"
+    free = torch.cuda.mem_get_info(device)[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if nbytes > free:
+        raise SystemExit(
+            f"{SCRIPT}: {what} needs {nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free: lower it"
+        )
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+
+
 def evaluate(actor, env_id, episodes, seed, device):
-    """Greedy policy (the most probable action) on an env of its own; returns the list of episodic returns."""
-    env = gym.make(env_id)
+    """Greedy policy (the most probable action) on an env of its own, with the training preprocessing but the game's
+    own rewards; returns the list of episodic returns."""
+    env = make_env(env_id, 0, False, "", clip_rewards=False)()
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = actor.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
+                action = actor.act(obs_tensor(obs, device)[None])[0]
             obs, reward, terminated, truncated, _ = env.step(int(action))
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
@@ -346,9 +521,20 @@ def evaluate(actor, env_id, episodes, seed, device):
     return returns
 
 
-# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
-RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+def run_evaluation_only(args):
+    ckpt = load_checkpoint(args.eval_checkpoint)
+    saved, device = ckpt["args"], torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    obs_space, act_space = check_env(saved["env_id"])
+    actor = Actor(obs_space.shape, int(act_space.n), saved["hidden_dim"]).to(device)
+    actor.load_state_dict(ckpt["actor"])
+    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device))
+
+
+# ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
+# flags that may change on --resume: run management, and settings that change the speed but not the results
+RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
+RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
+RESUMABLE |= {"cudagraphs"}
 
 
 def parse_args(argv=None):
@@ -363,110 +549,196 @@ def parse_args(argv=None):
     return tyro.cli(Args, args=argv)
 
 
-def quiet_third_party(env_id):
-    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
-        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+class Run:
+    """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
-        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        path = f"runs/{self.name}/{args.exp_name}.pt"
+        resume = path if args.resume == "auto" else args.resume
+        self.ckpt = self.load_resume(resume) if resume and (args.resume != "auto" or os.path.exists(path)) else None
+        self.name = self.ckpt["run_name"] if self.ckpt else self.name
+        self.path = f"runs/{self.name}/{args.exp_name}.pt"
+        try:  # one sentence now, rather than a lost run at the first save
+            os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
+            tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
+        except OSError as e:
+            raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+        self.step = self.updates = 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
 
+    def load_resume(self, path):
+        """The checkpoint to continue, if it was trained with these flags (a flag it lacks had its default)."""
+        ckpt = load_checkpoint(path)
+        ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
+        changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
+        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
+        if changed:
+            raise SystemExit(f"{SCRIPT}: {path} was trained with {was}: resume with the original flags")
+        return ckpt
 
-class Progress:
-    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
-    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+    def start(self, envs, saved, state=dict, total=None, **header):
+        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
+        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
+        if envs is not None:
+            envs.action_space.seed(self.args.seed)
+        if self.ckpt:
+            optional = set() if self.ckpt["args"]["save_buffer"] else {"rb"}  # refilled before the updates resume
+            missing = [k for k in saved if k not in self.ckpt and k not in optional]
+            if missing:
+                raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
+            for key in [k for k in saved if k in self.ckpt]:
+                (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
+            counters = self.ckpt["counters"]
+            self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
+            self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
+            obs = self.restore(obs)
+        if self.args.track:
+            import wandb
 
-    def __init__(self, total, step):
-        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
+            project, entity, config = self.args.wandb_project_name, self.args.wandb_entity, vars(self.args)
+            wandb.init(project=project, entity=entity, config=config, name=self.name, id=self.wandb_id, resume="allow")
+            self.wandb, self.wandb_id = wandb, wandb.run.id
+        more = "".join(f", {k} {v}" for k, v in header.items())
+        print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
+        self.marks = [(self.start_time, self.step)]
+        self.last_return, self.printed = "-", 0.0
+        self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
+        return obs
 
-    def episode(self, step, ret, length):
-        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:
+    def episode(self, step, episode_return, length):
+        """One line per episode (the benchmark parses them), at most one every 2 s next to a live bar."""
+        self.last_return = f"{episode_return:.1f}"
+        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+        if self.bar is None or time.time() - self.printed > 2:
             self.printed = time.time()
-            self.bar.write(line)
+            print(line) if self.bar is None else self.bar.write(line)
+        if self.wandb:
+            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
-    def update(self, step, **extra):
-        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+    def log(self, metrics):
+        for name, value in metrics.items():
+            if not math.isfinite(value):  # stop, naming the loss and the step
+                self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
+        if self.wandb:
+            self.wandb.log({**metrics, "charts/SPS": self.sps()}, step=self.step)
+
+    def sps(self):
+        return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+
+    def going(self):
+        """Between iterations: a checkpoint past each multiple of --checkpoint-every, a live bar on a terminal (else
+        a line every 5 s); False once the steps are done or a signal came."""
+        every, now = self.args.checkpoint_every, time.time()
+        if every and self.step // every > self.saved_at // every:
+            self.save(final=False)
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"return {ret}", refresh=False)
+            self.bar.update(self.step - self.bar.n)
+            self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
         elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
-            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
-            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
-            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
-            print(f" | last return {ret}{more} | ETA {eta}")
+            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, self.step)]
+            sps = (self.step - self.marks[0][1]) / max(now - self.marks[0][0], 1e-9)
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
+            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
+            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+        return self.step < self.total and self.signum is None
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    def finish(self, wrap_up):
+        """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
+        self.bar.close() if self.bar is not None else None
+        print(f"SPS={self.sps():.1f} (updates: {self.updates})")
+        if self.saving:
+            self.save(final=True)
+            print(f"checkpoint saved to {self.path}")
+        if self.signum is not None:
+            saved = f"resume with --resume {self.path}" if self.saving else "no checkpoint saved"
+            print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
+            self.close(128 + self.signum)
+            sys.exit(128 + self.signum)
+        returns, extra = (lambda r: r if isinstance(r, tuple) else (r, ""))(wrap_up())
+        if returns:
+            report_eval(returns, extra)
+        if returns and self.wandb:
+            self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
+        self.close(0)
+
+    def close(self, exit_code, message=None):
+        self.envs.close() if self.envs is not None else None
+        if self.wandb is not None:
+            for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")):  # none without --capture-video
+                self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+            self.wandb.finish(exit_code=exit_code)
+        if message:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+    def save(self, final):
+        """Write a checkpoint: a failed periodic one warns and keeps the last good file, a failed final one ends."""
+        counters = {"global_step": self.step, "updates": self.updates, "wandb_id": self.wandb_id}
+        ckpt = {"script": SCRIPT, "args": vars(self.args), "run_name": self.name, "counters": counters}
+        for key, part in self.saved.items():
+            if key != "rb" or self.args.save_buffer:
+                ckpt[key] = part.state_dict() if hasattr(part, "state_dict") else part.detach().cpu()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        if self.envs is not None:  # the action space's generator, and each env's own
+            rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
+            rng["env_generators"] = list(self.envs.get_attr("np_random"))
+        # the sub-envs pickled where that captures them (classic control, MinAtar); MuJoCo and Box2D envs pickle only
+        # their constructor's arguments, and subprocess envs cannot be reached
+        sub_envs = getattr(self.envs, "envs", [])
+        picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
+        ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        try:
+            save_checkpoint(self.path, ckpt)
+            self.saved_at = self.step
+        except OSError as e:
+            if final:
+                self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
+            print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
+
+    def restore(self, obs):
+        rng = self.ckpt["rng"]
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+            torch.cuda.set_rng_state(cuda_state, i)
+        if self.envs is None:
+            return None
+        self.envs.action_space.np_random.bit_generator.state = rng["action_space"]
+        if self.ckpt["envs"] is not None:
+            self.envs.envs = pickle.loads(self.ckpt["envs"])
+            return self.ckpt["obs"]
+        if "env_generators" in rng:  # each env's own random stream continues where it was
+            self.envs.set_attr("np_random", rng["env_generators"])
+        print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
+        return obs
 
 
-class StopSignal:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
-
-    def __init__(self):
-        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        self.signum = signum
-
-    def release(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+def episodes_ended(infos):
+    """(env index, return, length) of each episode that ended in this vector step (RecordEpisodeStatistics)."""
+    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
+    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
 
 
-def print_header(env_id, device, run_name, total_steps, **hyperparameters):
-    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
-
-
-def check_finite(metrics, step):
-    """Stop the run with the step number and the loss that went bad."""
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{name} became {value} at global_step={step}")
-
-
-def rng_state(envs):
-    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
-    return state
-
-
-def env_state(envs):
-    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
-    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
-    sub_envs = getattr(envs, "envs", [])
-    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
-        return None
-    try:
-        return pickle.dumps(sub_envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-
-
-def restore_run(ckpt, envs, seed):
-    """Put back the RNG states and the envs; returns the observation to continue from."""
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    if envs is None:  # an offline run has no training envs
-        return None
-    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
-    if ckpt["envs"] is not None:
-        envs.envs = pickle.loads(ckpt["envs"])
-        return ckpt["obs"]
-    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+def report_eval(returns, extra=""):
+    print(
+        f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)" + extra
+    )
 
 
 def load_checkpoint(path):
@@ -482,181 +754,20 @@ def load_checkpoint(path):
     return ckpt
 
 
-def load_resume(args):
-    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    ckpt = load_checkpoint(args.resume)
-    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
-    if changed:
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
-        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
-    return ckpt
-
-
 def save_checkpoint(path, state):
-    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def init_wandb(args, run_name, run_id):
-    import wandb
-
-    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
-               id=run_id, resume="allow", save_code=True)  # fmt: skip
-    return wandb
-
-
-def finish_wandb(wandb, run_name, step, exit_code=0):
-    if wandb is not None:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=step)
-        wandb.finish(exit_code=exit_code)
-
-
-def report_eval(returns, wandb, step, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
-    if wandb is not None:
-        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
-
-
-def run_evaluation_only(args, device):
-    ckpt = load_checkpoint(args.eval_checkpoint)
-    saved = ckpt["args"]
-    obs_space, act_space = check_env(saved["env_id"])
-    actor = Actor(obs_space.shape[0], int(act_space.n), saved["hidden_dim"]).to(device)
-    actor.load_state_dict(ckpt["actor"])
-    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device), None, 0)
-
-
-def main(args):
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.eval_checkpoint:
-        return run_evaluation_only(args, device)
-    validate(args)
-    obs_space, act_space = check_env(args.env_id)
-    ckpt = load_resume(args) if args.resume else None
-    run_name = ckpt["run_name"] if ckpt else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-
-    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
-    # is already the next episode's first, so every step yields one real transition per env.
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    obs_dim, n_actions = obs_space.shape[0], int(act_space.n)
-    actor = Actor(obs_dim, n_actions, args.hidden_dim).to(device)
-    qf = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device)
-    qf_target = TwinQ(obs_dim, n_actions, args.hidden_dim).to(device).requires_grad_(False)
-    qf_target.load_state_dict(qf.state_dict())
-    log_alpha = torch.tensor(float(np.log(args.alpha_init)), device=device, requires_grad=True)
-    target_entropy = args.target_entropy_scale * np.log(n_actions)
-    parts = {  # everything with a state_dict that a checkpoint keeps
-        "actor": actor, "qf": qf, "qf_target": qf_target,
-        # the three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams
-        "optimizer": torch.optim.Adam([{"params": actor.parameters(), "lr": args.policy_lr},
-                                       {"params": qf.parameters(), "lr": args.q_lr},
-                                       {"params": [log_alpha], "lr": args.alpha_lr}], fused=True),
-        "rb": ReplayBuffer(args.buffer_size, obs_dim, device),
-    }  # fmt: skip
-    optimizer, rb = parts["optimizer"], parts["rb"]
-    counters = {"global_step": 0, "updates": 0, "wandb_id": None}
-    obs, _ = envs.reset(seed=args.seed)
-    envs.action_space.seed(args.seed)
-    if ckpt:
-        for k, part in parts.items():
-            if k in ckpt:  # the buffer is missing from a --no-save-buffer checkpoint
-                part.load_state_dict(ckpt[k])
-        with torch.no_grad():
-            log_alpha.copy_(ckpt["log_alpha"])
-        counters = ckpt["counters"]
-        obs = restore_run(ckpt, envs, args.seed)
-    shown_alpha = log_alpha.exp().item()  # for the progress line; read again only with the losses
-    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
-    counters["wandb_id"] = wandb.run.id if wandb else None
-    path = f"runs/{run_name}/{args.exp_name}.pt"
-
-    def checkpoint():
-        skip = set() if args.save_buffer else {"rb"}
-        state = {k: v.state_dict() for k, v in parts.items() if k not in skip}
-        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters, "obs": obs}
-        run.update(rng=rng_state(envs), envs=env_state(envs), log_alpha=log_alpha.detach().cpu())
-        save_checkpoint(path, {**run, **state})
-
-    lr = f"{args.policy_lr}/{args.q_lr}/{args.alpha_lr}"
-    print_header(
-        args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=lr, alpha=args.alpha_init
-    )
-    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
-    progress = Progress(args.total_timesteps, start_step)
+    """Atomic and durable: a temp file of this process, fsync, rename, then fsync of the folder."""
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        while counters["global_step"] < args.total_timesteps and stop.signum is None:
-            if counters["global_step"] < args.learning_starts:
-                actions = envs.action_space.sample()
-            else:
-                with torch.no_grad():
-                    probs, _ = actor(torch.as_tensor(obs, dtype=torch.float32, device=device))
-                actions = torch.multinomial(probs, 1).squeeze(1).cpu().numpy()
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-            global_step = counters["global_step"] = counters["global_step"] + args.num_envs
-            real_next_obs = next_obs.copy()
-            for i in np.flatnonzero(infos.get("_final_obs", [])):
-                real_next_obs[i] = infos["final_obs"][i]
-            for i in np.flatnonzero(infos.get("final_info", {}).get("_episode", [])):
-                ret, length = float(infos["final_info"]["episode"]["r"][i]), int(infos["final_info"]["episode"]["l"][i])
-                progress.episode(global_step, ret, length)
-                if wandb:
-                    wandb.log({"charts/episodic_return": ret, "charts/episodic_length": length}, step=global_step)
-            rb.add(obs, real_next_obs, actions, rewards, terminations)
-            obs = next_obs
-
-            if global_step > args.learning_starts:
-                updates = counters["updates"] = counters["updates"] + 1
-                batch = rb.sample(args.batch_size)
-                losses, entropy = update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy)
-                if updates % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
-                    metrics = {
-                        "losses/qf_loss": losses[0].item(),
-                        "losses/actor_loss": losses[1].item(),
-                        "losses/alpha_loss": losses[2].item(),
-                        "losses/alpha": log_alpha.exp().item(),
-                        "losses/entropy": entropy.item(),
-                    }
-                    shown_alpha = metrics["losses/alpha"]
-                    check_finite(metrics, global_step)
-                    if wandb:
-                        sps = (global_step - start_step) / (time.time() - start_time)
-                        wandb.log({**metrics, "charts/SPS": sps}, step=global_step)
-            if args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs:
-                checkpoint()
-            progress.update(global_step, alpha=shown_alpha)
-    except FloatingPointError as e:
-        envs.close()
-        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
-        raise SystemExit(f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --q-lr or --policy-lr.") from None
-    progress.close()
-    stop.release()
-    global_step = counters["global_step"]
-    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (updates: {counters['updates']})")
-    if args.save_model or args.checkpoint_every:
-        checkpoint()
-        print(f"checkpoint saved to {path}")
-    if stop.signum is not None:
-        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
-        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
-        envs.close()
-        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
-        sys.exit(128 + stop.signum)
-    if args.eval_episodes > 0:
-        report_eval(evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device), wandb, global_step)
-    envs.close()
-    finish_wandb(wandb, run_name, global_step)
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        os.remove(tmp) if os.path.exists(tmp) else None
+    folder = os.open(os.path.dirname(path), os.O_RDONLY)
+    os.fsync(folder)
+    os.close(folder)
 
 
 if __name__ == "__main__":

@@ -225,7 +225,7 @@ def test_each_sweep_config_runs_its_script_for_a_few_hundred_steps(run_script, d
 
 def shared_block(script):
     text = (ROOT / f"{script}.py").read_text()
-    return re.search(r"^# ---- The same in every script.*?(?=^def run_evaluation_only)", text, re.S | re.M).group(0)
+    return re.search(r"^# ---- Run management: word for word.*?(?=^if __name__)", text, re.S | re.M).group(0)
 
 
 @pytest.mark.parametrize("script", SCRIPTS[1:])

@@ -133,7 +133,7 @@ def test_alpha_loss_by_hand(load_script):
 def test_twin_q_is_two_independent_critics(load_script):
     sd = load_script("sac_discrete")
     torch.manual_seed(0)
-    qf = sd.TwinQ(4, 3, 8)
+    qf = sd.TwinQ((4,), 3, 8)
     obs = torch.randn(5, 4)
     out = qf(obs)
     assert out.shape == (2, 5, 3)
@@ -151,7 +151,7 @@ def test_twin_q_is_two_independent_critics(load_script):
 
 def test_buffer_ring(load_script):
     sd = load_script("sac_discrete")
-    rb = sd.ReplayBuffer(5, 2, torch.device("cpu"))
+    rb = sd.ReplayBuffer(5, gym.spaces.Box(-1, 1, (2,)), torch.device("cpu"))
     for t in range(4):  # 8 rows into 5 slots: the oldest 3 are overwritten
         rows = np.array([[2 * t, 0], [2 * t + 1, 0]], dtype=np.float32)
         rb.add(rows, rows + 100, np.array([t, t]), np.array([1.0, 1.0]), np.array([False, True]))
@@ -203,7 +203,7 @@ def test_update_equals_three_separate_adam_steps(load_script):
     sd = load_script("sac_discrete")
     args = sd.Args(tau=0.1, gamma=0.9, log_alpha_max=0.0, batch_size=6, backup_entropy=True)  # alpha starts at 1
     torch.manual_seed(0)
-    actor, qf, qf_target = sd.Actor(4, 3, 16), sd.TwinQ(4, 3, 16), sd.TwinQ(4, 3, 16).requires_grad_(False)
+    actor, qf, qf_target = sd.Actor((4,), 3, 16), sd.TwinQ((4,), 3, 16), sd.TwinQ((4,), 3, 16).requires_grad_(False)
     obs, next_obs = torch.randn(6, 4), torch.randn(6, 4)
     batch = (obs, torch.tensor([0, 1, 2, 0, 1, 2]), torch.randn(6), next_obs, torch.tensor([0.0, 1, 0, 0, 1, 0]))
     target_entropy = math.log(3)  # above any entropy: alpha's step goes up, into the clamp
@@ -239,13 +239,13 @@ def test_update_equals_three_separate_adam_steps(load_script):
 def test_buffer_state_dict_round_trip(load_script):
     """A checkpoint holds only the filled rows, and the restored buffer samples exactly as the saved one."""
     sd = load_script("sac_discrete")
-    rb = sd.ReplayBuffer(10, 2, torch.device("cpu"))
+    rb = sd.ReplayBuffer(10, gym.spaces.Box(-1, 1, (2,)), torch.device("cpu"))
     for t in range(3):
         rows = np.array([[t, 1.0], [t, 2.0]], dtype=np.float32)
         rb.add(rows, rows + 1, np.array([t, 2 - t]), np.array([0.5, t]), np.array([False, t == 2]))
     state = rb.state_dict()
     assert state["obs"].untyped_storage().nbytes() == 6 * 2 * 4  # not the whole preallocated storage
-    again = sd.ReplayBuffer(10, 2, torch.device("cpu"))
+    again = sd.ReplayBuffer(10, gym.spaces.Box(-1, 1, (2,)), torch.device("cpu"))
     again.load_state_dict(state)
     assert (again.pos, again.full, len(again)) == (rb.pos, rb.full, 6)
     for name in sd.ReplayBuffer.FIELDS:
@@ -259,7 +259,7 @@ def test_buffer_state_dict_round_trip(load_script):
 def test_evaluate_is_greedy_and_draws_no_random_numbers(load_script):
     sd = load_script("sac_discrete")
     torch.manual_seed(0)
-    actor = sd.Actor(4, 2, 16)
+    actor = sd.Actor((4,), 2, 16)
     obs = torch.randn(32, 4)
     assert torch.equal(actor.act(obs), actor(obs)[0].argmax(-1))
     states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate())
@@ -281,7 +281,7 @@ def test_learning_starts_below_batch_size_samples_with_replacement(load_script, 
 @pytest.mark.parametrize("args, message", [
     (("--env-id", "Pendulum-v1"), "needs a Discrete action space; Pendulum-v1 has Box(-2.0, 2.0, (1,), float32): "
      "use sac_continuous.py"),
-    (("--env-id", "Blackjack-v1"), "needs a flat Box observation space"),
+    (("--env-id", "Blackjack-v1"), "needs a flat Box or an image (rank-3 Box) observation space"),
     (("--target-entropy-scale", "1.0"), "--target-entropy-scale must be in [0, 1)"),
     (("--alpha-init", "0"), "--alpha-init must be > 0"),
     (("--alpha-init", "10"), "--alpha-init 10.0 is outside exp([--log-alpha-min, --log-alpha-max])"),
