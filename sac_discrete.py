@@ -22,6 +22,7 @@ Docs: docs/sac_discrete.md
 
 import dataclasses
 import glob
+import importlib
 import math
 import os
 import pickle
@@ -85,7 +86,9 @@ class Args:
     total_timesteps: int = 50_000
     """total environment steps, summed over all envs"""
     num_envs: int = 1
-    """parallel envs; each vector step adds num_envs transitions and makes one gradient step"""
+    """parallel envs; each vector step adds num_envs transitions"""
+    update_frequency: int = 1
+    """one gradient step every this many vector steps (4 for image tasks: their updates cost more than env steps)"""
     buffer_size: int = 50_000
     """the replay memory size, in transitions"""
     gamma: float = 0.99
@@ -403,7 +406,8 @@ def main(args):
         rb.add(obs, real_next_obs, actions, rewards, terminations)
         obs = next_obs
 
-        if rb.added > args.learning_starts:  # a resume without the buffer refills it first
+        # a resume without the buffer refills it first
+        if rb.added > args.learning_starts and (run.step // args.num_envs) % args.update_frequency == 0:
             run.updates += 1
             batch = rb.sample(args.batch_size)
             losses, entropy = update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy)
@@ -416,7 +420,7 @@ def main(args):
 def check_env(env_id):
     """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
     register_env_family(env_id)
-    if env_id not in gym.registry:
+    if env_id.split(":")[-1] not in gym.registry:
         raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. CartPole-v1")
     quiet_third_party(env_id)
     env = make_env(env_id, 0, False, "")()
@@ -433,7 +437,13 @@ def check_env(env_id):
 
 
 def register_env_family(env_id):
-    """MinAtar and Atari ids exist once their packages register them; both are imported only when used."""
+    """MinAtar and Atari ids exist once their packages register them, a "module:Env-v0" id once its module is
+    imported; each is imported only when used."""
+    if ":" in env_id:
+        try:
+            importlib.import_module(env_id.split(":")[0])
+        except ImportError as e:
+            raise SystemExit(f"{SCRIPT}: the module of env id {env_id!r} cannot be imported ({e})") from None
     if env_id.startswith("MinAtar/") and env_id not in gym.registry:
         import logging
 
@@ -458,6 +468,7 @@ def validate(args, obs_space):
         (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
         (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.update_frequency < 1, f"--update-frequency must be >= 1 (got {args.update_frequency})"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
         (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
         (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
@@ -497,7 +508,7 @@ def check_memory(nbytes, device, what):
 def quiet_third_party(env_id):
     """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
+    if "mujoco" in str(gym.spec(env_id.split(":")[-1]).entry_point):
         import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
 
         mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))

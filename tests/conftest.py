@@ -148,3 +148,33 @@ def gaussian_episodes(env_id, n_episodes, action_std, seed=0):
         episodes.append({k: np.array(v, dtype=np.float64 if k == "rewards" else None) for k, v in arrays.items()})
     env.close()
     return episodes
+
+
+class TinyImageEnv(gym.Env):
+    """An image env for fast tests: a one-hot frame (channels last for bool grids, first for uint8 frames) that shows
+    which of the 3 actions pays 1 this step; episodes of 8 steps, the last one truncated by the TimeLimit."""
+
+    def __init__(self, shape=(6, 6, 2), dtype=bool):
+        self.observation_space = gym.spaces.Box(0, 1 if dtype is bool else 255, shape, dtype)
+        self.action_space = gym.spaces.Discrete(3)
+
+    def _obs(self):
+        obs = np.zeros(self.observation_space.shape, self.observation_space.dtype)
+        obs.flat[self.good * 7 % obs.size] = 1 if obs.dtype == bool else 255
+        return obs
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.good = int(self.np_random.integers(3))
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = float(action == self.good)
+        self.good = int(self.np_random.integers(3))
+        return self._obs(), reward, False, False, {}
+
+
+gym.register("TinyGrid-v0", entry_point=TinyImageEnv, max_episode_steps=8)
+gym.register(
+    "TinyFrames-v0", entry_point=TinyImageEnv, max_episode_steps=8, kwargs={"shape": (2, 40, 40), "dtype": np.uint8}
+)

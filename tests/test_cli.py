@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import tomllib
@@ -272,3 +273,119 @@ def test_resume_with_track_continues_the_same_wandb_run(tmp_path, dataset):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     runs = sorted(glob.glob(str(tmp_path / "wandb" / "offline-run-*")))
     assert len(runs) == 2 and runs[0].rsplit("-", 1)[1] == runs[1].rsplit("-", 1)[1], runs
+
+
+def final_state(path):
+    """Every network and optimizer state of a checkpoint (the entries that are dicts, less the run bookkeeping)."""
+    ckpt = torch.load(path, weights_only=False)
+    return ckpt, {k: v for k, v in ckpt.items() if isinstance(v, dict) and k not in ("args", "counters", "rng")}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_requeue_after_kill_9_equals_an_uninterrupted_run(tmp_path, dataset, script):
+    """A cluster's requeue: the identical command line (--resume auto, a fixed --run-name, periodic checkpoints) is
+    killed with SIGKILL after its first checkpoint and started again; it must continue from that checkpoint and end
+    bit for bit like a run that was never interrupted."""
+    total = QUICK[script][QUICK[script].index("--total-timesteps") + 1]
+    every = {"a2c": 320, "reinforce_gaussian": 800}.get(script, total // 4)
+    flags = quick(script, "--resume", "auto", "--run-name", "req", "--checkpoint-every", every)
+    args = [sys.executable, str(ROOT / f"{script}.py"), *map(str, flags)]
+    env = script_env(dataset)
+    straight, requeued = tmp_path / "straight", tmp_path / "requeued"
+    straight.mkdir(), requeued.mkdir()
+    full = subprocess.run(args, cwd=straight, env=env, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    path = requeued / "runs" / "req" / f"{script}.pt"
+    proc = subprocess.Popen(args, cwd=requeued, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not path.exists() and proc.poll() is None:
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait(timeout=60)
+    killed_at = torch.load(path, weights_only=False)["counters"]["global_step"]
+    assert 0 < killed_at < total, f"the kill came too late to test anything (step {killed_at} of {total})"
+    again = subprocess.run(args, cwd=requeued, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "global_step" in again.stdout and parse_metric(again.stdout, "global_step")[0] > killed_at or script == "cql"
+
+    assert parse_metric(again.stdout, "eval/episodic_return") == parse_metric(full.stdout, "eval/episodic_return")
+    (a, nets_a), (b, nets_b) = final_state(straight / "runs" / "req" / f"{script}.pt"), final_state(path)
+    assert a["counters"]["global_step"] == b["counters"]["global_step"] == total or script == "a2c"
+    assert nets_a and all(tensors_equal(nets_a[k], nets_b[k]) for k in nets_a)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_a_burst_of_sigterms_during_the_final_save_still_leaves_a_checkpoint(tmp_path, dataset, script):
+    """Schedulers send SIGTERM more than once: after the first, keep sending one every few milliseconds through the
+    final save and beyond; the run must still exit 143, without a traceback, with a readable checkpoint."""
+    args = [sys.executable, str(ROOT / f"{script}.py"), *map(str, quick(script, "--save-model", "--exp-name", "run"))]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=script_env(dataset), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for line in proc.stdout:
+        if line.startswith(b"global_step=") or script == "cql" and line.startswith(b"cql.py:"):
+            break
+    try:
+        while proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.003)
+    except ProcessLookupError:
+        pass
+    out, err = proc.communicate(timeout=600)
+    # 143; or killed by SIGTERM itself (what a shell also reports as 143) once Python's shutdown, after the save and
+    # the W&B finish, has given the signal back its default action
+    assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGTERM), err.decode()[-2000:]
+    assert b"stopped by SIGTERM" in out
+    assert b"Traceback" not in err
+    ckpt = torch.load(checkpoint_of(tmp_path, script, "run"), weights_only=False)
+    assert ckpt["script"] == f"{script}.py" and not glob.glob(str(tmp_path / "runs" / "*" / "*.tmp"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unwritable_runs_folder_is_refused_before_training(run_script, dataset, script):
+    """Found at start, in one sentence, rather than after the whole run. (The test user may be root, whom a read-only
+    mode does not stop, so `runs` is made a plain file: a folder cannot be created under it.)"""
+    (run_script.cwd / "runs").write_text("not a folder")
+    start = time.time()
+    proc = run_script(script, *quick(script, "--save-model"), check=False, env=dataset, timeout=60)
+    assert proc.returncode != 0 and time.time() - start < 30
+    assert "cannot write checkpoints to runs/" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "global_step" not in proc.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_older_checkpoint_resumes_with_defaults_and_a_missing_part_is_refused(run_script, dataset, script):
+    run_script(
+        script,
+        *quick(
+            script,
+            "--save-model",
+            "--exp-name",
+            "run",
+            "--total-timesteps",
+            QUICK[script][QUICK[script].index("--total-timesteps") + 1] // 2,
+        ),
+        env=dataset,
+    )
+    path = checkpoint_of(run_script.cwd, script, "run")
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["args"]["torch_deterministic"] is True
+    del ckpt["args"]["torch_deterministic"]  # as if the flag had been added after this checkpoint was written
+    torch.save(ckpt, path)
+    proc = run_script(script, *quick(script, "--exp-name", "run", "--save-model"), "--resume", path, env=dataset)
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+    proc = run_script(
+        script,
+        *quick(script, "--exp-name", "run", "--no-torch-deterministic"),
+        "--resume",
+        path,
+        check=False,
+        env=dataset,
+    )
+    assert proc.returncode != 0 and "--torch-deterministic True (now False)" in proc.stderr
+
+    ckpt = torch.load(path, weights_only=False)
+    network = next(k for k in ("qf_target", "agent", "actor") if k in ckpt)
+    del ckpt[network]
+    torch.save(ckpt, path)
+    proc = run_script(script, *quick(script, "--exp-name", "run"), "--resume", path, check=False, env=dataset)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"has no {network}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

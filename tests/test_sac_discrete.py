@@ -3,16 +3,21 @@ own physics, this script's own command-line checks, and short fixed-seed CartPol
 every script shares is tested in test_cli.py)."""
 
 import copy
+import glob
 import math
 import os
 import random
+import re
+import signal
+import subprocess
+import sys
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from conftest import parse_metric
+from conftest import ROOT, parse_metric, script_env
 
 # A 2-state, 3-action example with every number written out, shared by the loss tests.
 PROBS = [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
@@ -317,3 +322,72 @@ def test_learns(run_script, args, threshold):
     out = run_script("sac_discrete", *args, "--seed", 1, "--no-cuda", env={"OMP_NUM_THREADS": "1"}).stdout
     (final,) = parse_metric(out, "eval/episodic_return")
     assert final >= threshold, out[-2000:]
+
+
+# ------------------------------------------------------------------------------------------------ image observations
+@pytest.mark.parametrize("shape, dtype, convs", [((6, 6, 2), bool, 1), ((2, 40, 40), np.uint8, 3)])
+def test_image_observations_get_their_encoder_and_their_own_dtype(load_script, shape, dtype, convs):
+    """A small grid gets MinAtar's network (one 3x3 convolution), an Atari-size frame Nature's (three); the buffer
+    keeps the observations' dtype and the networks see floats in [0, 1]."""
+    sd = load_script("sac_discrete")
+    space = gym.spaces.Box(0, 1 if dtype is bool else 255, shape, dtype)
+    actor, qf = sd.Actor(shape, 3, 16), sd.TwinQ(shape, 3, 16)
+    for net in (actor, *qf.encoders):
+        assert sum(isinstance(m, torch.nn.Conv2d) for m in net.modules()) == convs
+    rb = sd.ReplayBuffer(10, space, torch.device("cpu"))
+    assert rb.obs.dtype == rb.next_obs.dtype == (torch.bool if dtype is bool else torch.uint8)
+    obs = np.stack([space.sample() for _ in range(4)])
+    rb.add(obs, obs, np.zeros(4), np.zeros(4), np.zeros(4))
+    assert torch.equal(rb.obs[:4], torch.as_tensor(obs))
+    batch = rb.sample(5)
+    assert actor(batch[0])[0].shape == (5, 3) and qf(batch[0]).shape == (2, 5, 3)
+    frames = torch.as_tensor(obs)
+    assert torch.equal(sd.to_float(frames), frames.float() / (1.0 if dtype is bool else 255.0))
+
+
+def test_an_atari_size_buffer_the_machine_cannot_hold_gets_one_sentence(load_script, monkeypatch):
+    sd = load_script("sac_discrete")
+    frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    assert 5.6e9 < sd.ReplayBuffer.nbytes(100_000, frames) < 6e9  # uint8 storage: 5.6 GB, not 22.6 GB of float32
+    pages = {"SC_AVPHYS_PAGES": 2**20, "SC_PAGE_SIZE": 4096}  # as if 4 GiB were free
+    monkeypatch.setattr(sd.os, "sysconf", lambda name: pages[name])
+    with pytest.raises(SystemExit, match=r"--buffer-size 100000 needs 5\.3 GiB, but 4\.0 GiB are free"):
+        sd.validate(sd.Args(buffer_size=100_000, cuda=False), frames)
+
+
+@pytest.mark.parametrize("env_id", ["TinyGrid-v0", "TinyFrames-v0"])
+def test_image_env_runs_saves_and_resumes_exactly(tmp_path, env_id):
+    """End to end on an image env: the episode and eval lines, then SIGTERM mid-run and --resume, which must end bit
+    for bit like a straight run (the buffer keeps the frames' own dtype through the checkpoint)."""
+    flags = ["--env-id", f"conftest:{env_id}", "--total-timesteps", 400, "--learning-starts", 100, "--batch-size", 16,
+             "--update-frequency", 2, "--eval-episodes", 2, "--save-model", "--exp-name", "run"]  # fmt: skip
+    args = [sys.executable, str(ROOT / "sac_discrete.py"), *map(str, flags)]
+    env = script_env({"PYTHONPATH": str(ROOT / "tests")})  # the env ids come from conftest
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    straight.mkdir(), stopped.mkdir()
+    full = subprocess.run(args, cwd=straight, env=env, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+    assert re.search(r"^global_step=\d+, episodic_return=\S+, episodic_length=8$", full.stdout, re.M)
+    proc = subprocess.Popen(args, cwd=stopped, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if (m := re.match(r"global_step=(\d+)", line)) and int(m.group(1)) >= 200:
+            proc.send_signal(signal.SIGTERM)
+            break
+    proc.communicate(timeout=600)
+    assert proc.returncode == 128 + signal.SIGTERM
+    (path,) = glob.glob(str(stopped / "runs" / "*" / "run.pt"))
+    assert torch.load(path, weights_only=False)["rb"]["obs"].dtype in (torch.bool, torch.uint8)
+    resumed = subprocess.run([*args, "--resume", path], cwd=stopped, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert parse_metric(resumed.stdout, "eval/episodic_return") == parse_metric(full.stdout, "eval/episodic_return")
+    (straight_path,) = glob.glob(str(straight / "runs" / "*" / "run.pt"))
+    a, b = (torch.load(p, weights_only=False) for p in (straight_path, path))
+    for key in ("actor", "qf", "qf_target"):
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+
+
+def test_minatar_runs_out_of_the_box_without_warnings(run_script):
+    proc = run_script("sac_discrete", "--env-id", "MinAtar/Breakout-v1", "--total-timesteps", 300, "--learning-starts",
+                      200, "--batch-size", 16, "--eval-episodes", 1)  # fmt: skip
+    assert "MinAtar/Breakout-v1 on cpu" in proc.stdout and len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+    assert proc.stderr.strip() == "", proc.stderr
