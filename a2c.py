@@ -1,11 +1,12 @@
 # /// script
 # requires-python = ">=3.10"
 # dependencies = ["torch>=2.4,<2.14", "gymnasium[classic-control,box2d,mujoco]>=1.1,<2", "tyro>=0.8", "wandb>=0.17",
-#   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0"]
+#   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minatar>=1.0.15", "ale-py>=0.10", "opencv-python-headless>=4.8"]
 # ///
 """Synchronous Advantage Actor-Critic (A2C) for Discrete or Box actions: N envs step together for `num_steps` steps,
 advantages come from GAE(lambda), and one gradient step on policy loss + vf_coef * value loss - ent_coef * entropy
-follows each rollout. Papers: Mnih et al. 2016, arXiv 1602.01783 (A3C); Schulman et al. 2015, arXiv 1506.02438 (GAE).
+follows each rollout. Vector observations get MLPs, images a convolutional encoder shared by the actor and the critic.
+Papers: Mnih et al. 2016, arXiv 1602.01783 (A3C); Schulman et al. 2015, arXiv 1506.02438 (GAE).
 
     python a2c.py --env-id CartPole-v1
 
@@ -13,19 +14,21 @@ Deviations from the paper:
 - synchronous workers (A2C) rather than asynchronous ones;
 - GAE(0.95) by default rather than n-step returns (`--gae-lambda 1` gives those);
 - a time-limit truncation bootstraps the value of the real final observation;
-- separate actor and critic networks by default (`--shared-torso` for the paper's shared body);
+- separate actor and critic networks for vectors by default (`--shared-torso` for the paper's shared body);
 - Adam with a linearly decayed learning rate by default (`--optimizer rmsprop` for the paper's optimiser).
 Docs: docs/a2c.md
 """
 
 import dataclasses
 import glob
+import importlib
 import math
 import os
 import pickle
 import random
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Literal, Optional
@@ -39,6 +42,7 @@ from torch.distributions import Categorical, Normal
 from tqdm import tqdm
 
 SCRIPT = "a2c.py"
+NAN_HINT = "Try a lower --learning-rate or --max-grad-norm, or --norm-obs / --norm-reward."
 OBS_EPS = 1e-8  # the epsilon of gym.wrappers.NormalizeObservation, so that evaluation normalises as training did
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
@@ -68,12 +72,15 @@ class Args:
     checkpoint_every: int = 0
     """also save that checkpoint every this many env steps (0: never)"""
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (give the same flags as the original command)"""
+    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    run_name: Optional[str] = None
+    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, without __TIME)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
     env_id: str = "CartPole-v1"
-    """the id of the environment (Discrete or Box actions)"""
+    """the id of the environment (Discrete or Box actions; vector or image observations, MinAtar/* and Atari ids)"""
     total_timesteps: int = 200_000
     """total env steps (summed over all envs)"""
     num_envs: int = 8
@@ -105,33 +112,40 @@ class Args:
     max_grad_norm: float = 0.5
     """gradient-norm clipping threshold"""
     hidden_dim: int = 64
-    """width of the two hidden layers"""
+    """width of the two hidden layers (vector observations)"""
     shared_torso: bool = False
-    """actor and critic share the hidden layers (default: separate networks)"""
+    """actor and critic share the hidden layers (default: separate networks; images always share their encoder)"""
     log_std_init: float = 0.0
     """initial log-std of the Gaussian policy (Box actions)"""
     norm_obs: bool = False
-    """normalise observations with running statistics (gym.wrappers.NormalizeObservation, per env)"""
+    """normalise observations with running statistics (gym.wrappers.NormalizeObservation, per env; vectors only)"""
     norm_reward: bool = False
     """scale rewards by a running std of the discounted return (gym.wrappers.NormalizeReward, per env)"""
     eval_episodes: int = 10
     """episodes of the final deterministic evaluation"""
 
 
-def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, norm_reward=False):
+def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, norm_reward=False, clip_rewards=True):
     main_pid = os.getpid()
 
     def thunk():
         if os.getpid() != main_pid:  # an AsyncVectorEnv worker: Ctrl-C or a pre-emption signal sent to the whole
             for sig in (signal.SIGINT, signal.SIGTERM):  # process group is for the main process, which stops
                 signal.signal(sig, signal.SIG_IGN)  # between rollouts, saves, then closes the envs
+            register_env_family(env_id)  # a spawned worker has not registered MinAtar / Atari ids yet
+        kwargs = {"frameskip": 1} if is_atari(env_id) else {}  # the frame skip is AtariPreprocessing's
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.make(env_id, render_mode="rgb_array", **kwargs)
             env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
         else:
-            env = gym.make(env_id)
-        # statistics first, so that they see the raw rewards, not the normalised ones
+            env = gym.make(env_id, **kwargs)
+        # statistics first, so that they see the raw rewards (the game score), not the clipped or normalised ones
         env = gym.wrappers.RecordEpisodeStatistics(env)
+        if is_atari(env_id):
+            env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+            env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
+            env = gym.wrappers.FrameStackObservation(env, 4)
+            env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
         if norm_obs:
             env = gym.wrappers.NormalizeObservation(env)
         if norm_reward:
@@ -141,38 +155,17 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
     return thunk
 
 
-def check_env(env_id):
-    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
-    if env_id not in gym.registry:
-        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. CartPole-v1")
-    quiet_third_party(env_id)
-    env = gym.make(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
-    flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
-    if not (isinstance(act_space, gym.spaces.Discrete) or flat_box):
-        raise SystemExit(f"{SCRIPT} needs a Discrete or flat Box action space; {env_id} has {act_space}")
-    return obs_space, act_space
+class FireReset(gym.Wrapper):
+    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        return self.env.reset(**kwargs) if terminated or truncated else (obs, info)
 
 
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    rollout, at_least_1 = args.num_envs * args.num_steps, ("total_timesteps", "num_envs", "num_steps", "hidden_dim")
-    problems = [
-        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
-        *[(getattr(args, k) < 1, f"--{k.replace('_', '-')} must be >= 1 (got {getattr(args, k)})") for k in at_least_1],
-        (args.total_timesteps < rollout, f"--total-timesteps {args.total_timesteps} < one rollout of {rollout} steps"),
-        (not args.learning_rate > 0, f"--learning-rate must be > 0 (got {args.learning_rate})"),
-        (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
-        (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
-        (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
-        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"{SCRIPT}: {message}")
+def is_atari(env_id):
+    return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -182,15 +175,39 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
 
 
 def mlp(in_dim, hidden_dim, out_dim=None, out_std=1.0):
-    layers = [
-        layer_init(nn.Linear(in_dim, hidden_dim)),
-        nn.Tanh(),
-        layer_init(nn.Linear(hidden_dim, hidden_dim)),
-        nn.Tanh(),
-    ]
+    first, second = layer_init(nn.Linear(in_dim, hidden_dim)), layer_init(nn.Linear(hidden_dim, hidden_dim))
+    layers = [first, nn.Tanh(), second, nn.Tanh()]
     if out_dim is not None:
         layers.append(layer_init(nn.Linear(hidden_dim, out_dim), std=out_std))
     return nn.Sequential(*layers)
+
+
+def to_float(obs):
+    """uint8 frames to [0, 1], booleans to 0/1; float observations unchanged."""
+    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
+
+
+class ImageEncoder(nn.Module):
+    """Frames, channels first or last, to features: MinAtar's network (3x3 conv, 16 filters, then 128 units) for
+    grids under 36 pixels, Nature DQN's (32x8x8/4, 64x4x4/2, 64x3x3/1, then 512) for Atari-size frames."""
+
+    def __init__(self, obs_shape):
+        super().__init__()
+        self.channels_last = obs_shape[2] <= obs_shape[0]  # (10, 10, 4) MinAtar, (4, 84, 84) stacked Atari
+        c, h, w = (obs_shape[2], *obs_shape[:2]) if self.channels_last else obs_shape
+        if min(h, w) < 36:
+            convs, self.features = [nn.Conv2d(c, 16, 3, 1), nn.ReLU()], 128
+        else:
+            convs = [nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1)]
+            convs, self.features = [*convs, nn.ReLU()], 512
+        self.convs = nn.Sequential(*convs, nn.Flatten())
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
+
+    def forward(self, obs):
+        x = to_float(obs)
+        return self.fc(self.convs(x.permute(0, 3, 1, 2) if self.channels_last else x))
 
 
 class Agent(nn.Module):
@@ -200,10 +217,14 @@ class Agent(nn.Module):
     def __init__(self, obs_space, action_space, hidden_dim=64, shared_torso=False, log_std_init=0.0):
         super().__init__()
         obs_dim = int(np.prod(obs_space.shape))
-        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        self.discrete, self.image = isinstance(action_space, gym.spaces.Discrete), len(obs_space.shape) == 3
         act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
-        if shared_torso:
+        if self.image:  # one encoder for both heads: two would double the costliest part
+            self.torso = ImageEncoder(obs_space.shape)
+            hidden_dim = self.torso.features
+        elif shared_torso:
             self.torso = mlp(obs_dim, hidden_dim)
+        if self.image or shared_torso:
             self.actor = layer_init(nn.Linear(hidden_dim, act_dim), std=0.01)
             self.critic = layer_init(nn.Linear(hidden_dim, 1), std=1.0)
         else:
@@ -213,10 +234,11 @@ class Agent(nn.Module):
         if not self.discrete:
             # state-independent log-std, as in the A3C paper's continuous experiments and SB3
             self.actor_logstd = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
-        # the merged running statistics of the training envs (set by set_obs_stats); with these defaults the
-        # normalisation in `act` is exactly the identity in float32, so --no-norm-obs needs no special case
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_var", torch.ones(obs_dim))
+        if not self.image:
+            # the merged running statistics of the training envs (set by set_obs_stats); with these defaults the
+            # normalisation in `act` is exactly the identity in float32, so --no-norm-obs needs no special case
+            self.register_buffer("obs_mean", torch.zeros(obs_dim))
+            self.register_buffer("obs_var", torch.ones(obs_dim))
 
     def get_value(self, x):
         return self.critic(self.torso(x)).squeeze(-1)
@@ -242,7 +264,8 @@ class Agent(nn.Module):
 
     def act(self, raw_obs):
         """The deterministic action (argmax / Gaussian mean) for a raw observation; it draws no random numbers."""
-        out = self.actor(self.torso((raw_obs - self.obs_mean) / torch.sqrt(self.obs_var + OBS_EPS)))
+        x = raw_obs if self.image else (raw_obs - self.obs_mean) / torch.sqrt(self.obs_var + OBS_EPS)
+        out = self.actor(self.torso(x))
         return out.argmax(-1) if self.discrete else out
 
     def set_obs_stats(self, stats):
@@ -251,14 +274,54 @@ class Agent(nn.Module):
             self.obs_var.copy_(torch.as_tensor(stats["var"]))
 
 
-def compute_gae(rewards, values, next_values, terminated, dones, gamma, gae_lambda):
-    """GAE over a [T, N] rollout (arXiv:1506.02438, eq. 16). Returns (advantages, returns).
+def obs_dtype_of(obs_space):
+    """The rollout's dtype: images keep uint8 / bool (the encoder converts them), vectors become float32."""
+    image_dtypes = {np.dtype(np.uint8): torch.uint8, np.dtype(bool): torch.bool}
+    return image_dtypes.get(np.dtype(obs_space.dtype), torch.float32) if len(obs_space.shape) == 3 else torch.float32
 
-    next_values[t] is V of the *real* next observation of step t: V(obs[t+1]) while the episode goes on,
-    V(final_obs) when it ended at t. terminated[t] zeroes it (no value after a terminal state); a truncation keeps
-    it (the time limit is not part of the MDP). dones[t] = terminated | truncated cuts the lambda-chain, so no
-    advantage flows from one episode into the next.
-    """
+
+def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action_high=None):
+    """Step every env num_steps times from observation `obs`. Returns the rollout (a dict of [T, N] tensors), the
+    observation to continue from and the finished episodes (step index t, env index, return, length)."""
+    num_envs, obs_space = envs.num_envs, envs.single_observation_space
+    dtype = obs_dtype_of(obs_space)
+    rollout = {"obs": torch.zeros((num_steps, num_envs, *obs_space.shape), dtype=dtype, device=device)}
+    rollout["actions"] = torch.zeros((num_steps, num_envs, *envs.single_action_space.shape), device=device)
+    for name in ("rewards", "values", "next_values", "terminated", "dones"):
+        rollout[name] = torch.zeros((num_steps, num_envs), device=device)
+    episodes = []
+    next_obs = torch.as_tensor(obs, dtype=dtype, device=device)
+    with torch.no_grad():
+        value = agent.get_value(next_obs)
+    for t in range(num_steps):
+        rollout["obs"][t], rollout["values"][t] = next_obs, value
+        with torch.no_grad():
+            action = agent.get_action(next_obs)
+        rollout["actions"][t] = action
+        env_action = action.cpu().numpy()
+        if action_low is not None:  # clip only what the env sees; the loss uses the unclipped sample
+            env_action = np.clip(env_action, action_low, action_high)
+        obs, rewards, terminations, truncations, infos = envs.step(env_action)
+        next_obs = torch.as_tensor(obs, dtype=dtype, device=device)
+        rollout["rewards"][t] = torch.as_tensor(rewards, dtype=torch.float32, device=device)
+        rollout["terminated"][t] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
+        ended = np.logical_or(terminations, truncations)
+        rollout["dones"][t] = torch.as_tensor(ended, dtype=torch.float32, device=device)
+        with torch.no_grad():
+            value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
+            next_value = value.clone()
+            if ended.any():  # SAME_STEP autoreset: obs[i] of an ended env is already the next episode's first
+                ended_envs = np.flatnonzero(ended)
+                final = torch.as_tensor(np.stack(infos["final_obs"][ended_envs]), dtype=dtype, device=device)
+                next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
+        rollout["next_values"][t] = next_value
+        episodes += [(t, *episode) for episode in episodes_ended(infos)]
+    return rollout, obs, episodes
+
+
+def compute_gae(rewards, values, next_values, terminated, dones, gamma, gae_lambda):
+    """GAE over a [T, N] rollout (arXiv:1506.02438, eq. 16); next_values[t] is V of the real next observation,
+    terminated[t] drops it, dones[t] (terminated | truncated) cuts the lambda-chain. Returns (advantages, returns)."""
     advantages = torch.zeros_like(rewards)
     lastgaelam = torch.zeros_like(rewards[0])
     for t in reversed(range(rewards.shape[0])):
@@ -279,70 +342,183 @@ def a2c_loss(logprob, entropy, value, advantages, returns, vf_coef, ent_coef, no
     return loss, pg_loss, v_loss, entropy_loss
 
 
-def collect_rollout(envs, agent, next_obs, num_steps, device, action_low=None, action_high=None):
-    """Step every env num_steps times. Returns (batch dict of [T, N] tensors, next_obs, finished episodes).
+def update(agent, optimizer, rollout, args):
+    """One gradient step on a rollout: GAE, one batched forward pass with gradients, the loss, norm clipping and the
+    optimizer step. Returns the (total, policy, value, entropy) losses, on the device."""
+    gae_inputs = [rollout[k] for k in ("rewards", "values", "next_values", "terminated", "dones")]
+    advantages, returns = compute_gae(*gae_inputs, args.gamma, args.gae_lambda)
+    obs, actions = rollout["obs"].flatten(0, 1), rollout["actions"].flatten(0, 1)  # [T, N, ...] -> [T * N, ...]
+    _, logprob, entropy, value = agent.get_action_and_value(obs, actions.long() if agent.discrete else actions)
+    losses = a2c_loss(
+        logprob, entropy, value, advantages.flatten(), returns.flatten(), args.vf_coef, args.ent_coef, args.norm_adv
+    )
+    optimizer.zero_grad()
+    losses[0].backward()
+    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+    optimizer.step()
+    return losses
 
-    The vector env runs under AutoresetMode.SAME_STEP: when env i ends at step t, the step returns the real final
-    observation in infos["final_obs"] and the reset observation of the next episode as obs[i]. So every stored step
-    is a real transition - no autoreset step (NEXT_STEP mode's reward-0, action-ignored step) ever enters the rollout,
-    and nothing needs masking out of the losses.
-    """
-    n = envs.num_envs
-    obs = torch.zeros((num_steps, n) + envs.single_observation_space.shape, device=device)
-    actions = torch.zeros((num_steps, n) + envs.single_action_space.shape, device=device)
-    rewards, values, next_values, terminated, dones = (torch.zeros((num_steps, n), device=device) for _ in range(5))
-    episodes = []  # (env step index within the rollout, env index, return, length)
-    with torch.no_grad():
-        value = agent.get_value(next_obs)
-    for t in range(num_steps):
-        obs[t], values[t] = next_obs, value
-        with torch.no_grad():
-            action = agent.get_action(next_obs)
-        actions[t] = action
-        env_action = action.cpu().numpy()
-        if action_low is not None:  # clip only what the env sees; the loss uses the unclipped sample
-            env_action = np.clip(env_action, action_low, action_high)
-        o, r, term, trunc, infos = envs.step(env_action)
-        next_obs = torch.as_tensor(o, dtype=torch.float32, device=device)
-        rewards[t] = torch.as_tensor(r, dtype=torch.float32, device=device)
-        terminated[t] = torch.as_tensor(term, dtype=torch.float32, device=device)
-        ended = np.logical_or(term, trunc)
-        dones[t] = torch.as_tensor(ended, dtype=torch.float32, device=device)
-        with torch.no_grad():
-            value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
-            nv = value.clone()
-            if ended.any():  # obs[i] of an ended env is already the next episode's: use the real final obs
-                idx = np.flatnonzero(ended)
-                final = torch.as_tensor(np.stack(infos["final_obs"][idx]), dtype=torch.float32, device=device)
-                nv[torch.as_tensor(idx, device=device)] = agent.get_value(final)
-                ep = infos["final_info"]
-                for i in idx:
-                    if ep.get("_episode", np.zeros(n, bool))[i]:
-                        episodes.append((t, i, float(ep["episode"]["r"][i]), int(ep["episode"]["l"][i])))
-        next_values[t] = nv
-    batch = dict(obs=obs, actions=actions, rewards=rewards, values=values, next_values=next_values,
-                 terminated=terminated, dones=dones)  # fmt: skip
-    return batch, next_obs, episodes
+
+def main(args):
+    if args.eval_checkpoint:
+        return run_evaluation_only(args)
+    obs_space, act_space = check_env(args.env_id)
+    validate(args, obs_space)
+    run = Run(args, args.env_id)
+    device = run.device
+    # SAME_STEP autoreset (see collect_rollout): the rollout holds only real transitions.
+    vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
+    env_args = (args.capture_video, run.name, args.gamma, args.norm_obs, args.norm_reward)
+    env_fns = [make_env(args.env_id, i, *env_args) for i in range(args.num_envs)]
+    envs = vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    if run.ckpt:  # before run.start resets the envs: envs that restart their episodes normalise with these statistics
+        for name, values in run.ckpt["wrapper_stats"].items():
+            envs.set_attr(name, values)
+    low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
+    agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init).to(device)
+    if args.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(
+            agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.optim_eps
+        )
+    else:
+        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.optim_eps)
+    batch_size = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch_size
+
+    def checkpoint_state():
+        # the agent's state_dict, taken just before, holds obs_mean / obs_var by reference: it saves these values
+        sync_obs_stats(agent, envs, args)
+        return {"obs": obs, "wrapper_stats": wrapper_stats(envs, args)}
+
+    header = dict(rollout=f"{args.num_envs}x{args.num_steps}", optimizer=args.optimizer, lr=args.learning_rate)
+    saved = {"agent": agent, "optimizer": optimizer}
+    obs = run.start(envs, saved, checkpoint_state, total=num_updates * batch_size, **header)
+
+    while run.going():
+        if args.anneal_lr:  # run.updates is the position in the schedule
+            optimizer.param_groups[0]["lr"] = (1.0 - run.updates / num_updates) * args.learning_rate
+        rollout, obs, episodes = collect_rollout(envs, agent, obs, args.num_steps, device, low, high)
+        for t, _, episode_return, length in episodes:
+            run.episode(run.step + (t + 1) * args.num_envs, episode_return, length)
+        run.step += batch_size
+        run.updates += 1
+        losses = update(agent, optimizer, rollout, args)
+        # read every update: the rollout syncs with the device at each env step anyway, so this costs nothing
+        names = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy")
+        metrics = dict(zip(names, torch.stack(losses).tolist()))
+        run.log({**metrics, "charts/learning_rate": optimizer.param_groups[0]["lr"]})
+
+    def wrap_up():
+        sync_obs_stats(agent, envs, args)  # evaluation normalises raw observations with the training statistics
+        return evaluate(agent, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+
+    run.finish(wrap_up)
+
+
+def check_env(env_id):
+    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
+    register_env_family(env_id)
+    if env_id.split(":")[-1] not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. CartPole-v1")
+    quiet_third_party(env_id)
+    env = make_env(env_id, 0, False, "")()
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
+        raise SystemExit(
+            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it "
+            "(images, rank-3 Boxes, work as they are)"
+        )
+    flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
+    if not (isinstance(act_space, gym.spaces.Discrete) or flat_box):
+        raise SystemExit(f"{SCRIPT} needs a Discrete or flat Box action space; {env_id} has {act_space}")
+    return obs_space, act_space
+
+
+def register_env_family(env_id):
+    """MinAtar and Atari ids exist once their packages register them, a "module:Env-v0" id once its module is
+    imported; each is imported only when used."""
+    if ":" in env_id:
+        try:
+            importlib.import_module(env_id.split(":")[0])
+        except ImportError as e:
+            raise SystemExit(f"{SCRIPT}: the module of env id {env_id!r} cannot be imported ({e})") from None
+    if env_id.startswith("MinAtar/") and env_id not in gym.registry:
+        import logging
+
+        logging.getLogger().addFilter(lambda record: "seaborn" not in record.getMessage())  # minatar's plots only
+        import minatar.gym
+
+        minatar.gym.register_envs()
+    if is_atari(env_id) and env_id not in gym.registry:
+        import ale_py
+
+        ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner on every env
+        gym.register_envs(ale_py)
+
+
+def validate(args, obs_space):
+    """Reject nonsensical hyperparameters before anything is written."""
+    rollout = args.num_envs * args.num_steps
+    problems = [
+        (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.num_steps < 1, f"--num-steps must be >= 1 (got {args.num_steps})"),
+        (args.total_timesteps < rollout, f"--total-timesteps {args.total_timesteps} < one rollout of {rollout} steps"),
+        (not args.learning_rate > 0, f"--learning-rate must be > 0 (got {args.learning_rate})"),
+        (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
+        (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
+        (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
+        (
+            args.norm_obs and len(obs_space.shape) == 3,
+            f"--norm-obs is for vector observations; {args.env_id} gives images, which the encoder scales itself",
+        ),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
+    if "mujoco" in str(gym.spec(env_id.split(":")[-1]).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
 
 
 def evaluate(agent, env_id, episodes, seed, device):
-    """Deterministic policy (argmax / Gaussian mean) on an env of its own, observations normalised with the agent's
-    frozen statistics; returns the list of episodic returns."""
-    env = gym.make(env_id)
-    box = isinstance(env.action_space, gym.spaces.Box)
+    """Deterministic policy (argmax / Gaussian mean) on an env of its own, with the training preprocessing but the
+    game's own rewards, observations normalised with the agent's frozen statistics; returns the episodic returns."""
+    env = make_env(env_id, 0, False, "", clip_rewards=False)()
+    box, dtype = isinstance(env.action_space, gym.spaces.Box), obs_dtype_of(env.observation_space)
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0].cpu().numpy()
+                action = agent.act(torch.as_tensor(obs, dtype=dtype, device=device)[None])[0].cpu().numpy()
             action = np.clip(action, env.action_space.low, env.action_space.high) if box else int(action)
             obs, reward, terminated, truncated, _ = env.step(action)
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
     env.close()
     return returns
+
+
+def run_evaluation_only(args):
+    ckpt = load_checkpoint(args.eval_checkpoint)
+    saved, device = ckpt["args"], torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    obs_space, act_space = check_env(saved["env_id"])
+    agent = Agent(obs_space, act_space, saved["hidden_dim"], saved["shared_torso"], saved["log_std_init"]).to(device)
+    agent.load_state_dict(ckpt["agent"])  # with the observation statistics of training
+    report_eval(evaluate(agent, saved["env_id"], args.eval_episodes, args.seed, device))
 
 
 def merge_rms(stats):
@@ -368,9 +544,12 @@ def sync_obs_stats(agent, envs, args):
         agent.set_obs_stats(merge_rms([(r.mean, r.var, r.count) for r in envs.get_attr("obs_rms")]))
 
 
-# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
-RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+# ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
+# flags that may change on --resume: run management, and settings that change the speed but not the results
+RESUMABLE = set(
+    "resume run_name total_timesteps track wandb_project_name wandb_entity save_model checkpoint_every "
+    "save_buffer eval_episodes eval_checkpoint cuda threads compile cudagraphs".split()
+)
 
 
 def parse_args(argv=None):
@@ -385,110 +564,200 @@ def parse_args(argv=None):
     return tyro.cli(Args, args=argv)
 
 
-def quiet_third_party(env_id):
-    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
-        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+class Run:
+    """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
-        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        path = f"runs/{self.name}/{args.exp_name}.pt"
+        resume = path if args.resume == "auto" else args.resume
+        self.ckpt = self.load_resume(resume) if resume and (args.resume != "auto" or os.path.exists(path)) else None
+        self.name = self.ckpt["run_name"] if self.ckpt else self.name
+        self.path = f"runs/{self.name}/{args.exp_name}.pt"
+        try:  # one sentence now, rather than a lost run at the first save
+            os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
+            tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
+        except OSError as e:
+            raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+        self.step = self.updates = 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
 
+    def load_resume(self, path):
+        ckpt = load_checkpoint(path)  # a flag that a checkpoint lacks had its default
+        ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
+        changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
+        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
+        if changed:
+            raise SystemExit(f"{SCRIPT}: {path} was trained with {was}: resume with the original flags")
+        return ckpt
 
-class Progress:
-    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
-    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+    def start(self, envs, saved, state=dict, total=None, **header):
+        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
+        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
+        obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
+        if envs is not None:
+            envs.action_space.seed(self.args.seed)
+        if self.ckpt:
+            optional = (
+                set() if self.ckpt["args"].get("save_buffer", True) else {"rb"}
+            )  # refilled before the updates resume
+            missing = [k for k in saved if k not in self.ckpt and k not in optional]
+            if missing:
+                raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
+            for key in [k for k in saved if k in self.ckpt]:
+                (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
+            counters = self.ckpt["counters"]
+            self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
+            self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
+            rng = self.ckpt["rng"]
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+                torch.cuda.set_rng_state(cuda_state, i)
+            if envs is not None:
+                envs.action_space.np_random.bit_generator.state = rng["action_space"]
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))  # each env's own
+            if envs is not None and self.ckpt["envs"] is not None:
+                envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+            elif envs is not None:
+                print(f"{SCRIPT}: this env cannot be pickled: episodes in progress restart", file=sys.stderr)
+        if self.args.track:
+            import wandb
 
-    def __init__(self, total, step):
-        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
+            project, entity, config = self.args.wandb_project_name, self.args.wandb_entity, vars(self.args)
+            wandb.init(project=project, entity=entity, config=config, name=self.name, id=self.wandb_id, resume="allow")
+            self.wandb, self.wandb_id = wandb, wandb.run.id
+        more = "".join(f", {k} {v}" for k, v in header.items())
+        print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        if self.ckpt:  # the benchmark drops the lines a killed run printed after this step
+            print(f"resumed run {self.name} at global_step={self.step}")
+        self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
+        self.marks = [(self.start_time, self.step)]
+        self.last_return, self.printed = "-", 0.0
+        self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
+        return obs
 
-    def episode(self, step, ret, length):
-        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:
+    def episode(self, step, episode_return, length):
+        self.last_return = f"{episode_return:.1f}"
+        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+        if self.bar is None or time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
-            self.bar.write(line)
+            print(line) if self.bar is None else self.bar.write(line)
+        if self.wandb:
+            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
-    def update(self, step, **extra):
-        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+    def log(self, metrics):
+        for name, value in metrics.items():
+            if not math.isfinite(value):  # stop, naming the loss and the step
+                self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
+        if self.wandb:
+            self.wandb.log({**metrics, "charts/SPS": self.sps()}, step=self.step)
+
+    def sps(self):
+        return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+
+    def going(self):
+        """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
+        every, now = self.args.checkpoint_every, time.time()
+        if every and self.step // every > self.saved_at // every:
+            self.save(final=False)
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"return {ret}", refresh=False)
+            self.bar.update(self.step - self.bar.n)
+            self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
         elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
-            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
-            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
-            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
-            print(f" | last return {ret}{more} | ETA {eta}")
+            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, self.step)]
+            sps = (self.step - self.marks[0][1]) / max(now - self.marks[0][0], 1e-9)
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
+            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
+            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+        return self.step < self.total and self.signum is None
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    def finish(self, wrap_up):
+        """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
+        self.bar.close() if self.bar is not None else None
+        print(f"SPS={self.sps():.1f} (updates: {self.updates})")
+        if self.saving:
+            self.save(final=True)
+            print(f"checkpoint saved to {self.path}")
+        if self.signum is not None:
+            saved = f"resume with --resume {self.path}" if self.saving else "no checkpoint saved"
+            print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
+            self.close(128 + self.signum)
+            sys.exit(128 + self.signum)
+        result = wrap_up()
+        returns, extra = result if isinstance(result, tuple) else (result, "")
+        if returns:
+            report_eval(returns, extra)
+        if returns and self.wandb:
+            self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
+        self.close(0)
+
+    def close(self, exit_code, message=None):
+        self.envs.close() if self.envs is not None else None
+        if self.wandb is not None:
+            for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")):  # none without --capture-video
+                self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+            self.wandb.finish(exit_code=exit_code)
+        if message:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+    def save(self, final):
+        """Write a checkpoint: a failed periodic one warns and keeps the last good file, a failed final one ends."""
+        counters = {"global_step": self.step, "updates": self.updates, "wandb_id": self.wandb_id}
+        ckpt = {"script": SCRIPT, "args": vars(self.args), "run_name": self.name, "counters": counters}
+        for key, part in self.saved.items():
+            if key != "rb" or self.args.save_buffer:
+                ckpt[key] = part.state_dict() if hasattr(part, "state_dict") else part.detach().cpu()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        if self.envs is not None:  # the action space's generator, and each env's own
+            rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
+            rng["env_generators"] = list(self.envs.get_attr("np_random"))
+        sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
+        picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
+        try:
+            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
+            ckpt.update(rng=rng, envs=None, **self.state())
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            os.fsync(folder), os.close(folder)
+            self.saved_at = self.step
+        except OSError as e:
+            os.remove(tmp) if os.path.exists(tmp) else None
+            if final:
+                self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
+            print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-class StopSignal:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
-
-    def __init__(self):
-        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        self.signum = signum
-
-    def release(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+def episodes_ended(infos):
+    """(env index, return, length) of each episode that ended in this vector step (RecordEpisodeStatistics)."""
+    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
+    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
 
 
-def print_header(env_id, device, run_name, total_steps, **hyperparameters):
-    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
-
-
-def check_finite(metrics, step):
-    """Stop the run with the step number and the loss that went bad."""
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{name} became {value} at global_step={step}")
-
-
-def rng_state(envs):
-    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
-    return state
-
-
-def env_state(envs):
-    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
-    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
-    sub_envs = getattr(envs, "envs", [])
-    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
-        return None
-    try:
-        return pickle.dumps(sub_envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-
-
-def restore_run(ckpt, envs, seed):
-    """Put back the RNG states and the envs; returns the observation to continue from."""
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    if envs is None:  # an offline run has no training envs
-        return None
-    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
-    if ckpt["envs"] is not None:
-        envs.envs = pickle.loads(ckpt["envs"])
-        return ckpt["obs"]
-    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+def report_eval(returns, extra=""):
+    n, mean, std = len(returns), np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {n} episodes){extra}")
 
 
 def load_checkpoint(path):
@@ -502,180 +771,6 @@ def load_checkpoint(path):
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
     return ckpt
-
-
-def load_resume(args):
-    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    ckpt = load_checkpoint(args.resume)
-    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
-    if changed:
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
-        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
-    return ckpt
-
-
-def save_checkpoint(path, state):
-    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def init_wandb(args, run_name, run_id):
-    import wandb
-
-    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
-               id=run_id, resume="allow", save_code=True)  # fmt: skip
-    return wandb
-
-
-def finish_wandb(wandb, run_name, step, exit_code=0):
-    if wandb is not None:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=step)
-        wandb.finish(exit_code=exit_code)
-
-
-def report_eval(returns, wandb, step, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
-    if wandb is not None:
-        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
-
-
-def run_evaluation_only(args, device):
-    ckpt = load_checkpoint(args.eval_checkpoint)
-    saved = ckpt["args"]
-    obs_space, act_space = check_env(saved["env_id"])
-    agent = Agent(obs_space, act_space, saved["hidden_dim"], saved["shared_torso"], saved["log_std_init"]).to(device)
-    agent.load_state_dict(ckpt["agent"])  # with the observation statistics of training
-    report_eval(evaluate(agent, saved["env_id"], args.eval_episodes, args.seed, device), None, 0)
-
-
-def main(args):
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.eval_checkpoint:
-        return run_evaluation_only(args, device)
-    validate(args)
-    obs_space, act_space = check_env(args.env_id)
-    ckpt = load_resume(args) if args.resume else None
-    run_name = ckpt["run_name"] if ckpt else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-
-    # SAME_STEP autoreset (see collect_rollout): the rollout holds only real transitions.
-    vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
-    envs = vector_env(
-        [make_env(args.env_id, i, args.capture_video, run_name, args.gamma, args.norm_obs, args.norm_reward)
-         for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )  # fmt: skip
-    box = isinstance(act_space, gym.spaces.Box)
-    low, high = (act_space.low, act_space.high) if box else (None, None)
-    agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init).to(device)
-    if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(
-            agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.optim_eps
-        )
-    else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.optim_eps)
-    parts = {"agent": agent, "optimizer": optimizer}  # everything with a state_dict that a checkpoint keeps
-    batch_size = args.num_envs * args.num_steps
-    num_updates = args.total_timesteps // batch_size
-    counters = {"global_step": 0, "updates": 0, "wandb_id": None}  # updates: the position in the lr schedule
-    next_obs = torch.as_tensor(envs.reset(seed=args.seed)[0], dtype=torch.float32, device=device)
-    envs.action_space.seed(args.seed)
-    if ckpt:
-        for k, part in parts.items():
-            part.load_state_dict(ckpt[k])
-        counters = ckpt["counters"]
-        for name, values in ckpt["wrapper_stats"].items():  # envs that restart their episodes keep the statistics
-            envs.set_attr(name, values)
-        next_obs = torch.as_tensor(restore_run(ckpt, envs, args.seed), dtype=torch.float32, device=device)
-    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
-    counters["wandb_id"] = wandb.run.id if wandb else None
-    path = f"runs/{run_name}/{args.exp_name}.pt"
-
-    def checkpoint():
-        sync_obs_stats(agent, envs, args)
-        state = {k: v.state_dict() for k, v in parts.items()}
-        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters}
-        run.update(obs=next_obs.cpu().numpy(), rng=rng_state(envs), envs=env_state(envs))
-        save_checkpoint(path, {**run, **state, "wrapper_stats": wrapper_stats(envs, args)})
-
-    more = {"optimizer": args.optimizer, "lr": args.learning_rate}
-    print_header(args.env_id, device, run_name, args.total_timesteps, envs=args.num_envs, steps=args.num_steps, **more)
-    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
-    progress = Progress(num_updates * batch_size, start_step)
-    try:
-        while counters["updates"] < num_updates and stop.signum is None:
-            if args.anneal_lr:
-                optimizer.param_groups[0]["lr"] = (1.0 - counters["updates"] / num_updates) * args.learning_rate
-            b, next_obs, episodes = collect_rollout(envs, agent, next_obs, args.num_steps, device, low, high)
-            for t, _, ret, length in episodes:
-                step = counters["global_step"] + (t + 1) * args.num_envs
-                progress.episode(step, ret, length)
-                if wandb:
-                    wandb.log({"charts/episodic_return": ret, "charts/episodic_length": length}, step=step)
-            global_step = counters["global_step"] = counters["global_step"] + batch_size
-            counters["updates"] += 1
-
-            advantages, returns = compute_gae(
-                b["rewards"], b["values"], b["next_values"], b["terminated"], b["dones"], args.gamma, args.gae_lambda
-            )
-            # one batched forward pass over the whole rollout, with gradients
-            actions = b["actions"].reshape((batch_size,) + act_space.shape)
-            _, logprob, entropy, value = agent.get_action_and_value(
-                b["obs"].reshape((batch_size,) + obs_space.shape), actions if box else actions.long()
-            )
-            losses = a2c_loss(
-                logprob, entropy, value, advantages.reshape(-1), returns.reshape(-1), args.vf_coef, args.ent_coef,
-                args.norm_adv,
-            )  # fmt: skip
-            optimizer.zero_grad()
-            losses[0].backward()
-            nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-            optimizer.step()
-
-            # read every update: the rollout syncs with the device at each env step anyway, so this costs nothing
-            names = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy")
-            metrics = dict(zip(names, torch.stack(losses).tolist()))
-            check_finite(metrics, global_step)
-            if wandb:
-                sps = (global_step - start_step) / (time.time() - start_time)
-                metrics.update({"charts/SPS": sps, "charts/learning_rate": optimizer.param_groups[0]["lr"]})
-                wandb.log(metrics, step=global_step)
-            if args.checkpoint_every and global_step % args.checkpoint_every < batch_size:
-                checkpoint()
-            progress.update(global_step)
-    except FloatingPointError as e:
-        envs.close()
-        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
-        raise SystemExit(
-            f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --learning-rate or --max-grad-norm, "
-            "or --norm-obs / --norm-reward."
-        ) from None
-    progress.close()
-    stop.release()
-    global_step = counters["global_step"]
-    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (updates: {counters['updates']})")
-    if args.save_model or args.checkpoint_every:
-        checkpoint()
-        print(f"checkpoint saved to {path}")
-    if stop.signum is not None:
-        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
-        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
-        envs.close()
-        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
-        sys.exit(128 + stop.signum)
-    if args.eval_episodes > 0:
-        sync_obs_stats(agent, envs, args)  # evaluation normalises raw observations with the training statistics
-        report_eval(evaluate(agent, args.env_id, args.eval_episodes, args.seed + 10_000, device), wandb, global_step)
-    envs.close()
-    finish_wandb(wandb, run_name, global_step)
 
 
 if __name__ == "__main__":

@@ -27,8 +27,10 @@ import random
 import signal
 import socket
 import sys
+import tempfile
 import time
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -41,6 +43,7 @@ import tyro
 from tqdm import tqdm
 
 SCRIPT = "cql.py"
+NAN_HINT = "Try a lower --q-lr or --cql-alpha."
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminations")
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
@@ -71,7 +74,10 @@ class Args:
     checkpoint_every: int = 0
     """also save that checkpoint every this many gradient steps (0: never)"""
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (give the same flags as the original command)"""
+    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    run_name: Optional[str] = None
+    """the run's folder under runs/ (default DATASET__EXP_NAME__SEED__TIME, '/' as '-'; --resume auto: no __TIME)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
@@ -136,122 +142,6 @@ def video_spec(env_spec, folder):
     return dataclasses.replace(env_spec, kwargs=kwargs, additional_wrappers=(*env_spec.additional_wrappers, record))
 
 
-def check_env(env_id, obs_shape, act_space):
-    """Fail with one clear sentence if the eval env (an id, or a dataset's EnvSpec) cannot run a policy for these
-    spaces; return its EnvSpec. A dataset's spec need not be registered: gym.make imports its entry point."""
-    name = env_id if isinstance(env_id, str) else env_id.id
-    if isinstance(env_id, str) and name not in gym.registry:
-        raise SystemExit(f"{SCRIPT}: unknown env id {name!r}; pass a registered Gymnasium env, e.g. --env-id Hopper-v5")
-    if name in gym.registry:
-        quiet_third_party(name)
-    env = gym.make(env_id)
-    obs_space, env_act_space = env.observation_space, env.action_space
-    env.close()
-    if env_act_space != act_space:
-        raise SystemExit(f"{SCRIPT}: the eval env {name} has actions {env_act_space}, the policy {act_space}")
-    if obs_space.shape != tuple(obs_shape):
-        raise SystemExit(f"{SCRIPT}: the eval env {name} has observations {obs_space}, the policy {tuple(obs_shape)}")
-    return gym.spec(name) if isinstance(env_id, str) else env_id
-
-
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    problems = [
-        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
-        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
-        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
-        (args.alpha <= 0, f"--alpha must be > 0 (got {args.alpha})"),
-        (args.cql_n_actions < 1 or args.cql_temp <= 0, "--cql-n-actions must be >= 1 and --cql-temp > 0"),
-        (args.cql_alpha < 0 or args.eval_freq < 0, "--cql-alpha and --eval-freq must be >= 0"),
-        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"{SCRIPT}: {message}")
-
-
-def remote_host():
-    """(host, port) of Minari's remote: Hugging Face (HF_ENDPOINT, default huggingface.co) unless MINARI_REMOTE
-    names a gcp:// bucket."""
-    gcp = os.environ.get("MINARI_REMOTE", "hf://").startswith("gcp://")
-    url = urllib.parse.urlsplit(
-        "https://storage.googleapis.com" if gcp else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    )
-    return url.hostname, url.port or (443 if url.scheme == "https" else 80)
-
-
-def load_dataset(args):
-    """Load the Minari dataset (downloading it if allowed), or stop with one sentence saying how to get one."""
-    import minari
-
-    if args.dataset_id not in minari.list_local_datasets():
-        where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
-        get = (
-            f"download it with `minari download {args.dataset_id}` where there is network, or make one with "
-            f"`python sac_continuous.py --env-id ENV --save-dataset {args.dataset_id}`"
-        )
-        if not args.download:
-            raise SystemExit(f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where}: {get}")
-        host, port = remote_host()
-        try:  # minari itself retries for about 25 s when the network is down
-            socket.create_connection((host, port), timeout=2.0).close()
-        except OSError:
-            raise SystemExit(
-                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and {host} is unreachable: {get}"
-            ) from None
-        try:
-            minari.download_dataset(args.dataset_id)
-        except Exception as e:  # an unknown remote id, or the connection failed after all
-            reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
-            raise SystemExit(
-                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and could not be downloaded ({reason}); {get}"
-            ) from None
-    try:
-        dataset = minari.load_dataset(args.dataset_id)
-    except Exception as e:
-        raise SystemExit(f"{SCRIPT}: dataset {args.dataset_id!r} could not be read ({type(e).__name__}: {e})") from None
-    act, obs = dataset.action_space, dataset.observation_space
-    if not isinstance(act, gym.spaces.Box) or not np.all(np.isfinite(act.low)) or not np.all(np.isfinite(act.high)):
-        raise SystemExit(f"{SCRIPT} needs Box actions with finite bounds; dataset {args.dataset_id!r} has {act}")
-    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
-        raise SystemExit(f"{SCRIPT} needs flat Box observations; dataset {args.dataset_id!r} has {obs}")
-    return dataset
-
-
-def dataset_env_spec(dataset):
-    """The dataset's evaluation env, else the env it was collected in, as an EnvSpec (without making the env)."""
-    eval_json = dataset.storage.metadata.get("eval_env_spec")
-    spec = gym.envs.registration.EnvSpec.from_json(eval_json) if eval_json else dataset.env_spec
-    if spec is None:
-        raise SystemExit(f"{SCRIPT}: dataset {dataset.spec.dataset_id!r} names no env: pass --env-id")
-    return spec
-
-
-def load_transitions(dataset):
-    """(obs, actions, rewards, next_obs, terminations) as float32 arrays, built episode by episode.
-
-    Each episode has one more observation than actions: s_t = observations[:-1], s_{t+1} = observations[1:], so no
-    transition joins one episode's last state to the next one's first. Only terminations stop bootstrapping: a
-    truncated episode's last transition still bootstraps from its real final observation.
-    """
-    parts = {k: [] for k in FIELDS}
-    for ep in dataset.iterate_episodes():
-        n = len(ep.actions)
-        if len(ep.observations) != n + 1 or len(ep.rewards) != n or len(ep.terminations) != n:
-            raise SystemExit(
-                f"{SCRIPT}: episode {ep.id} is malformed: {len(ep.observations)} observations and "
-                f"{len(ep.rewards)} rewards for {n} actions (expected {n + 1} and {n})"
-            )
-        arrays = (ep.observations[:-1], ep.actions, ep.rewards, ep.observations[1:], ep.terminations)
-        for key, value in zip(FIELDS, arrays):
-            parts[key].append(value)
-    if not parts["actions"]:
-        raise SystemExit(f"{SCRIPT}: the dataset holds no episodes")
-    return {k: np.concatenate(v).astype(np.float32) for k, v in parts.items()}
-
-
 class Actor(nn.Module):
     """Tanh-squashed Gaussian policy on standardised observations, scaled affinely into [low, high]; the
     standardisation statistics are buffers, saved with the weights and applied by act() to raw observations."""
@@ -264,7 +154,7 @@ class Actor(nn.Module):
         )
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
-        low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (act_space.low, act_space.high))
+        low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in (act_space.low, act_space.high))
         self.register_buffer("action_scale", (high - low) / 2.0)
         self.register_buffer("action_bias", (high + low) / 2.0)
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
@@ -275,9 +165,9 @@ class Actor(nn.Module):
 
     def forward(self, obs):
         """The pre-tanh Gaussian at standardised observations."""
-        h = self.net(obs)
-        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(self.fc_logstd(h)) + 1)
-        return torch.distributions.Normal(self.fc_mean(h), log_std.exp())
+        hidden = self.net(obs)
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(self.fc_logstd(hidden)) + 1)
+        return torch.distributions.Normal(self.fc_mean(hidden), log_std.exp())
 
     def get_action(self, obs, n_samples=()):
         """Reparameterised actions, n_samples of them per state from one network pass (shape [*n_samples,
@@ -336,14 +226,34 @@ class TwinQ(nn.Module):
         return self.net(flat).reshape(2, *x.shape[:-1])
 
 
-def cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, n_actions, temp):
-    """Per-critic CQL(H) gap: temp * logsumexp over 3N importance-weighted actions of Q/temp, minus Q(s, a_data).
+def load_transitions(dataset):
+    """(obs, actions, rewards, next_obs, terminations) as float32 arrays, built episode by episode: s_t and s_{t+1}
+    come from the same episode, and only terminations stop bootstrapping (docs: Implementation details)."""
+    columns = {key: [] for key in FIELDS}
+    try:
+        for episode in dataset.iterate_episodes():
+            length = len(episode.actions)
+            lengths = (len(episode.observations), len(episode.rewards), len(episode.terminations))
+            if lengths != (length + 1, length, length):
+                raise SystemExit(
+                    f"{SCRIPT}: episode {episode.id} is malformed: {lengths[0]} observations and "
+                    f"{lengths[1]} rewards for {length} actions (expected {length + 1} and {length})"
+                )
+            observations = episode.observations
+            arrays = (observations[:-1], episode.actions, episode.rewards, observations[1:], episode.terminations)
+            for key, value in zip(FIELDS, arrays):
+                columns[key].append(value)
+    except Exception as e:  # h5py's OSError, KeyError, ... for a truncated or damaged file
+        raise SystemExit(unreadable(dataset.spec.dataset_id, f"{type(e).__name__}: {e}")) from None
+    if not columns["actions"]:
+        raise SystemExit(f"{SCRIPT}: the dataset holds no episodes")
+    return {key: np.concatenate(value).astype(np.float32) for key, value in columns.items()}
 
-    The logsumexp estimates log integral exp(Q(s, a)) da with three proposals, N actions each (2006.04779 appendix F):
-    uniform over [low, high] (density 1 / prod(high - low)), the policy at s, and the policy at s' (evaluated at s);
-    each Q minus its proposal's log-density. The sampled actions are constants: the penalty trains the critics only.
-    Returns a [2] tensor (one gap per critic, averaged over the batch).
-    """
+
+def cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, n_actions, temp):
+    """Per-critic CQL(H) gap [2], a batch mean: temp * logsumexp((Q - log density) / temp) over 3N actions at s (N
+    uniform over [low, high], N from pi(.|s), N from pi(.|s'); 2006.04779 appendix F) minus Q(s, a_data). The sampled
+    actions are constants: the penalty trains the critics only."""
     batch, obs_dim = obs.shape
     with torch.no_grad():
         uniform = act_low + torch.rand(batch, n_actions, act_low.shape[-1], device=obs.device) * (act_high - act_low)
@@ -412,6 +322,211 @@ def alpha_loss(log_alpha, log_prob, target_entropy):
     return (-log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
 
 
+def gradient_step(optimizer, loss):
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def update(batch, actor, qf, qf_target, log_alpha, log_alpha_prime, optimizers, act_bounds, args, behaviour_cloning):
+    """One gradient step: the actor, alpha, the penalty weight alpha' (--cql-lagrange), the critics, then the Polyak
+    step of the target critics. Returns the logged losses by name, on the device (no host sync)."""
+    obs, data_actions = batch[0], batch[1]
+    alpha = log_alpha.detach().exp()
+    qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
+    pi_loss, log_prob = actor_loss(actor, qf, alpha, obs, data_actions, behaviour_cloning)
+    gradient_step(optimizers["actor_optimizer"], pi_loss)
+    qf.requires_grad_(True)
+    if args.autotune:  # 1812.05905 section 5: the heuristic target entropy -dim(A)
+        gradient_step(optimizers["a_optimizer"], alpha_loss(log_alpha, log_prob, -float(data_actions.shape[-1])))
+
+    # with --cql-lagrange, the penalty weight alpha' as it was before this step's update of it
+    alpha_prime = log_alpha_prime.detach().exp().clamp(0.0, 1e6) if args.cql_lagrange else None
+    qf_loss, td_loss, gap, q_data = critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, *act_bounds, args)
+    if args.cql_lagrange and gap is not None:
+        prime_loss = lagrange_loss(log_alpha_prime, gap, args.cql_alpha, args.cql_target_action_gap)
+        gradient_step(optimizers["prime_optimizer"], prime_loss)
+    gradient_step(optimizers["q_optimizer"], qf_loss)
+    with torch.no_grad():
+        for target, online in zip(qf_target.parameters(), qf.parameters()):
+            target.lerp_(online, args.tau)  # Polyak: target += tau * (online - target)
+    losses = {"losses/qf_loss": qf_loss, "losses/td_loss": td_loss, "losses/actor_loss": pi_loss}
+    losses.update({"losses/alpha": alpha, "losses/q_data": q_data.mean()})
+    return losses | ({"losses/cql_gap": gap.mean()} if gap is not None else {})
+
+
+def main(args):
+    if args.eval_checkpoint:
+        return run_evaluation_only(args)
+    validate(args)
+    dataset = load_dataset(args)
+    data = load_transitions(dataset)
+    n_data, act_space = len(data["actions"]), dataset.action_space
+    if args.batch_size > n_data:
+        raise SystemExit(f"{SCRIPT}: --batch-size {args.batch_size} is larger than the dataset ({n_data} transitions)")
+    env_spec = check_env(args.env_id or dataset_env_spec(dataset), data["obs"].shape[1:], act_space)
+    run = Run(args, args.dataset_id)
+    device = run.device
+    obs_dim, act_dim = data["obs"].shape[1], int(np.prod(act_space.shape))
+    obs_mean, obs_std = data["obs"].mean(0), data["obs"].std(0) + 1e-3
+    if not args.normalize_obs:
+        obs_mean, obs_std = np.zeros_like(obs_mean), np.ones_like(obs_std)
+    actor = Actor(obs_dim, act_space, args.hidden_dim, obs_mean, obs_std).to(device)
+    transitions = {key: torch.as_tensor(value, device=device) for key, value in data.items()}
+    for key in ("obs", "next_obs"):  # the critics and the actor train on standardised observations
+        transitions[key] = actor.normalize(transitions[key])
+    qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
+    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
+    qf_target.load_state_dict(qf.state_dict())
+    log_alpha = torch.tensor(args.alpha, device=device).log().requires_grad_(args.autotune)
+    log_alpha_prime = torch.zeros((), device=device, requires_grad=True)  # alpha' = 1 at the start
+    act_bounds = torch.tensor(np.stack([act_space.low, act_space.high]), dtype=torch.float32, device=device)
+    optimizers = {  # fused Adam: one kernel for all parameters
+        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True),
+        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True),
+        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.alpha_lr, fused=True),
+        "prime_optimizer": torch.optim.Adam([log_alpha_prime], lr=args.q_lr, fused=True),
+    }
+    saved = dict(actor=actor, qf=qf, qf_target=qf_target, **optimizers)
+    saved.update(log_alpha=log_alpha, log_alpha_prime=log_alpha_prime)
+    header = dict(eval_env=env_spec.id, transitions=n_data, batch=args.batch_size, lr=f"{args.policy_lr}/{args.q_lr}")
+    run.start(None, saved, lambda: {"env_spec": env_spec, "act_space": act_space}, **header, cql_alpha=args.cql_alpha)
+
+    while run.going():
+        run.step += 1
+        run.updates = run.step  # offline: the steps are the gradient steps
+        idx = torch.randint(0, n_data, (args.batch_size,), device=device)
+        batch = tuple(transitions[key][idx] for key in FIELDS)
+        warm_up = run.step <= args.bc_steps  # behaviour cloning first (--bc-steps)
+        losses = update(batch, actor, qf, qf_target, log_alpha, log_alpha_prime, optimizers, act_bounds, args, warm_up)
+        if run.step % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
+            run.log(dict(zip(losses, torch.stack(list(losses.values())).tolist())))
+        if args.eval_freq and args.eval_episodes and run.step % args.eval_freq == 0:
+            if run.step < args.total_timesteps:  # the final evaluation comes after the loop
+                periodic_evaluation(actor, env_spec, dataset, args, run)
+    spec = video_spec(env_spec, f"runs/{run.name}/videos") if args.capture_video else env_spec
+    run.finish(lambda: scored_evaluation(actor, spec, dataset, args, run) if args.eval_episodes else [])
+
+
+def check_env(env_id, obs_shape, act_space):
+    """Fail with one clear sentence if the eval env (an id, or a dataset's EnvSpec) cannot run a policy for these
+    spaces; return its EnvSpec. A dataset's spec need not be registered: gym.make imports its entry point."""
+    name = env_id if isinstance(env_id, str) else env_id.id
+    if isinstance(env_id, str) and name not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {name!r}; pass a registered Gymnasium env, e.g. --env-id Hopper-v5")
+    if name in gym.registry:
+        quiet_third_party(name)
+    env = gym.make(env_id)
+    obs_space, env_act_space = env.observation_space, env.action_space
+    env.close()
+    if env_act_space != act_space:
+        raise SystemExit(f"{SCRIPT}: the eval env {name} has actions {env_act_space}, the policy {act_space}")
+    if obs_space.shape != tuple(obs_shape):
+        raise SystemExit(f"{SCRIPT}: the eval env {name} has observations {obs_space}, the policy {tuple(obs_shape)}")
+    return gym.spec(name) if isinstance(env_id, str) else env_id
+
+
+def validate(args):
+    """Reject nonsensical hyperparameters before anything is written (written `not x > 0` so that NaN fails too)."""
+    learning_rates = (args.policy_lr, args.q_lr, args.alpha_lr)
+    problems = [
+        (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
+        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
+        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
+        (not all(lr > 0 for lr in learning_rates), "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+        (not args.alpha > 0, f"--alpha must be > 0 (got {args.alpha})"),
+        (not args.cql_alpha >= 0, f"--cql-alpha must be >= 0 (got {args.cql_alpha})"),
+        (args.cql_n_actions < 1, f"--cql-n-actions must be >= 1 (got {args.cql_n_actions})"),
+        (not args.cql_temp > 0, f"--cql-temp must be > 0 (got {args.cql_temp})"),
+        (not math.isfinite(args.cql_target_action_gap), "--cql-target-action-gap must be a finite number"),
+        (args.bc_steps < 0, f"--bc-steps must be >= 0 (got {args.bc_steps})"),
+        (args.eval_freq < 0, f"--eval-freq must be >= 0 (got {args.eval_freq})"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+
+def remote_host():
+    """(host, port) of Minari's remote: Hugging Face (HF_ENDPOINT, default huggingface.co) unless MINARI_REMOTE
+    names a gcp:// bucket."""
+    gcp = os.environ.get("MINARI_REMOTE", "hf://").startswith("gcp://")
+    url = urllib.parse.urlsplit(
+        "https://storage.googleapis.com" if gcp else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    )
+    return url.hostname, url.port or (443 if url.scheme == "https" else 80)
+
+
+def load_dataset(args):
+    """Load the Minari dataset (downloading it if allowed), or stop with one sentence saying how to get one."""
+    import minari
+
+    with warnings.catch_warnings(record=True) as caught:  # minari only warns about a dataset it cannot read
+        warnings.simplefilter("always")
+        local = minari.list_local_datasets()
+    for warning in caught:
+        if str(warning.message).startswith(f"Misconfigured dataset named {args.dataset_id}: "):
+            raise SystemExit(unreadable(args.dataset_id, str(warning.message).split(": ", 1)[1]))
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if args.dataset_id not in local:
+        where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
+        get = (
+            f"download it with `minari download {args.dataset_id}` where there is network, or make one with "
+            f"`python sac_continuous.py --env-id ENV --save-dataset {args.dataset_id}`"
+        )
+        if not args.download:
+            raise SystemExit(f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where}: {get}")
+        host, port = remote_host()
+        try:  # minari itself retries for about 25 s when the network is down
+            socket.create_connection((host, port), timeout=2.0).close()
+        except OSError:
+            raise SystemExit(
+                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and {host} is unreachable: {get}"
+            ) from None
+        try:
+            minari.download_dataset(args.dataset_id)
+        except Exception as e:  # an unknown remote id, or the connection failed after all
+            reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
+            raise SystemExit(
+                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and could not be downloaded ({reason}); {get}"
+            ) from None
+    try:
+        dataset = minari.load_dataset(args.dataset_id)
+    except Exception as e:
+        raise SystemExit(unreadable(args.dataset_id, f"{type(e).__name__}: {e}")) from None
+    act, obs = dataset.action_space, dataset.observation_space
+    if not isinstance(act, gym.spaces.Box) or not np.all(np.isfinite(act.low)) or not np.all(np.isfinite(act.high)):
+        raise SystemExit(f"{SCRIPT} needs Box actions with finite bounds; dataset {args.dataset_id!r} has {act}")
+    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise SystemExit(f"{SCRIPT} needs flat Box observations; dataset {args.dataset_id!r} has {obs}")
+    return dataset
+
+
+def unreadable(dataset_id, reason):
+    """The sentence for a dataset whose files cannot be read (a download or a write cut short, a damaged disk)."""
+    import minari.storage
+
+    folder, reason = minari.storage.get_dataset_path(dataset_id), (reason.splitlines() or [""])[0][:200]
+    return (
+        f"{SCRIPT}: dataset {dataset_id!r} could not be read ({reason}): if its files in {folder} are damaged, "
+        "delete that folder and download or write the dataset again"
+    )
+
+
+def dataset_env_spec(dataset):
+    """The dataset's evaluation env, else the env it was collected in, as an EnvSpec (without making the env)."""
+    eval_json = dataset.storage.metadata.get("eval_env_spec")
+    spec = gym.envs.registration.EnvSpec.from_json(eval_json) if eval_json else dataset.env_spec
+    if spec is None:
+        raise SystemExit(f"{SCRIPT}: dataset {dataset.spec.dataset_id!r} names no env: pass --env-id")
+    return spec
+
+
 def evaluate(actor, env_id, episodes, seed, device):
     """Deterministic policy (tanh of the mean) on an env of its own (env_id: an id or an EnvSpec); returns the list
     of episodic returns."""
@@ -438,9 +553,49 @@ def normalized_score(dataset, returns):
     return 100.0 * (np.mean(returns) - meta["ref_min_score"]) / (meta["ref_max_score"] - meta["ref_min_score"])
 
 
-# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
-RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+def scored_evaluation(actor, env_spec, dataset, args, run):
+    """The eval returns and the D4RL normalized score as text ('' without reference scores; also to W&B)."""
+    returns = evaluate(actor, env_spec, args.eval_episodes, args.seed + 10_000, run.device)
+    score = normalized_score(dataset, returns)
+    if run.wandb and score is not None:
+        run.wandb.log({"eval/normalized_score": score}, step=run.step)
+    return returns, "" if score is None else f", normalized_score={score:.1f}"
+
+
+def periodic_evaluation(actor, env_spec, dataset, args, run):
+    """An evaluation during training (--eval-freq): one line, the progress line's last return, W&B."""
+    returns, score = scored_evaluation(actor, env_spec, dataset, args, run)
+    tqdm.write(f"global_step={run.step}, eval_return={np.mean(returns):.2f}{score}")
+    run.last_return = f"{np.mean(returns):.1f}"  # the progress line shows the latest evaluation
+    if run.wandb:
+        run.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=run.step)
+
+
+def run_evaluation_only(args):
+    ckpt = load_checkpoint(args.eval_checkpoint)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    obs_dim = ckpt["actor"]["obs_mean"].shape[0]
+    env_spec = check_env(args.env_id or ckpt["env_spec"], (obs_dim,), ckpt["act_space"])
+    actor = Actor(obs_dim, ckpt["act_space"], ckpt["args"]["hidden_dim"], np.zeros(obs_dim), np.ones(obs_dim))
+    actor.to(device).load_state_dict(ckpt["actor"])  # the normalisation statistics too
+    report_eval(evaluate(actor, env_spec, args.eval_episodes, args.seed, device))
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+
+
+# ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
+# flags that may change on --resume: run management, and settings that change the speed but not the results
+RESUMABLE = set(
+    "resume run_name total_timesteps track wandb_project_name wandb_entity save_model checkpoint_every "
+    "save_buffer eval_episodes eval_checkpoint cuda threads compile cudagraphs".split()
+)
 
 
 def parse_args(argv=None):
@@ -455,110 +610,200 @@ def parse_args(argv=None):
     return tyro.cli(Args, args=argv)
 
 
-def quiet_third_party(env_id):
-    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
-        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+class Run:
+    """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
-        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        path = f"runs/{self.name}/{args.exp_name}.pt"
+        resume = path if args.resume == "auto" else args.resume
+        self.ckpt = self.load_resume(resume) if resume and (args.resume != "auto" or os.path.exists(path)) else None
+        self.name = self.ckpt["run_name"] if self.ckpt else self.name
+        self.path = f"runs/{self.name}/{args.exp_name}.pt"
+        try:  # one sentence now, rather than a lost run at the first save
+            os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
+            tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
+        except OSError as e:
+            raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+        self.step = self.updates = 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
 
+    def load_resume(self, path):
+        ckpt = load_checkpoint(path)  # a flag that a checkpoint lacks had its default
+        ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
+        changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
+        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
+        if changed:
+            raise SystemExit(f"{SCRIPT}: {path} was trained with {was}: resume with the original flags")
+        return ckpt
 
-class Progress:
-    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
-    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+    def start(self, envs, saved, state=dict, total=None, **header):
+        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
+        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
+        obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
+        if envs is not None:
+            envs.action_space.seed(self.args.seed)
+        if self.ckpt:
+            optional = (
+                set() if self.ckpt["args"].get("save_buffer", True) else {"rb"}
+            )  # refilled before the updates resume
+            missing = [k for k in saved if k not in self.ckpt and k not in optional]
+            if missing:
+                raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
+            for key in [k for k in saved if k in self.ckpt]:
+                (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
+            counters = self.ckpt["counters"]
+            self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
+            self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
+            rng = self.ckpt["rng"]
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+                torch.cuda.set_rng_state(cuda_state, i)
+            if envs is not None:
+                envs.action_space.np_random.bit_generator.state = rng["action_space"]
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))  # each env's own
+            if envs is not None and self.ckpt["envs"] is not None:
+                envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+            elif envs is not None:
+                print(f"{SCRIPT}: this env cannot be pickled: episodes in progress restart", file=sys.stderr)
+        if self.args.track:
+            import wandb
 
-    def __init__(self, total, step):
-        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
+            project, entity, config = self.args.wandb_project_name, self.args.wandb_entity, vars(self.args)
+            wandb.init(project=project, entity=entity, config=config, name=self.name, id=self.wandb_id, resume="allow")
+            self.wandb, self.wandb_id = wandb, wandb.run.id
+        more = "".join(f", {k} {v}" for k, v in header.items())
+        print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        if self.ckpt:  # the benchmark drops the lines a killed run printed after this step
+            print(f"resumed run {self.name} at global_step={self.step}")
+        self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
+        self.marks = [(self.start_time, self.step)]
+        self.last_return, self.printed = "-", 0.0
+        self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
+        return obs
 
-    def episode(self, step, ret, length):
-        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:
+    def episode(self, step, episode_return, length):
+        self.last_return = f"{episode_return:.1f}"
+        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+        if self.bar is None or time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
-            self.bar.write(line)
+            print(line) if self.bar is None else self.bar.write(line)
+        if self.wandb:
+            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
-    def update(self, step, **extra):
-        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+    def log(self, metrics):
+        for name, value in metrics.items():
+            if not math.isfinite(value):  # stop, naming the loss and the step
+                self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
+        if self.wandb:
+            self.wandb.log({**metrics, "charts/SPS": self.sps()}, step=self.step)
+
+    def sps(self):
+        return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+
+    def going(self):
+        """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
+        every, now = self.args.checkpoint_every, time.time()
+        if every and self.step // every > self.saved_at // every:
+            self.save(final=False)
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"return {ret}", refresh=False)
+            self.bar.update(self.step - self.bar.n)
+            self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
         elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
-            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
-            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
-            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
-            print(f" | last return {ret}{more} | ETA {eta}")
+            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, self.step)]
+            sps = (self.step - self.marks[0][1]) / max(now - self.marks[0][0], 1e-9)
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
+            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
+            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+        return self.step < self.total and self.signum is None
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    def finish(self, wrap_up):
+        """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
+        self.bar.close() if self.bar is not None else None
+        print(f"SPS={self.sps():.1f} (updates: {self.updates})")
+        if self.saving:
+            self.save(final=True)
+            print(f"checkpoint saved to {self.path}")
+        if self.signum is not None:
+            saved = f"resume with --resume {self.path}" if self.saving else "no checkpoint saved"
+            print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
+            self.close(128 + self.signum)
+            sys.exit(128 + self.signum)
+        result = wrap_up()
+        returns, extra = result if isinstance(result, tuple) else (result, "")
+        if returns:
+            report_eval(returns, extra)
+        if returns and self.wandb:
+            self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
+        self.close(0)
+
+    def close(self, exit_code, message=None):
+        self.envs.close() if self.envs is not None else None
+        if self.wandb is not None:
+            for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")):  # none without --capture-video
+                self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+            self.wandb.finish(exit_code=exit_code)
+        if message:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+    def save(self, final):
+        """Write a checkpoint: a failed periodic one warns and keeps the last good file, a failed final one ends."""
+        counters = {"global_step": self.step, "updates": self.updates, "wandb_id": self.wandb_id}
+        ckpt = {"script": SCRIPT, "args": vars(self.args), "run_name": self.name, "counters": counters}
+        for key, part in self.saved.items():
+            if key != "rb" or self.args.save_buffer:
+                ckpt[key] = part.state_dict() if hasattr(part, "state_dict") else part.detach().cpu()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        if self.envs is not None:  # the action space's generator, and each env's own
+            rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
+            rng["env_generators"] = list(self.envs.get_attr("np_random"))
+        sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
+        picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
+        try:
+            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
+            ckpt.update(rng=rng, envs=None, **self.state())
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            os.fsync(folder), os.close(folder)
+            self.saved_at = self.step
+        except OSError as e:
+            os.remove(tmp) if os.path.exists(tmp) else None
+            if final:
+                self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
+            print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-class StopSignal:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
-
-    def __init__(self):
-        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        self.signum = signum
-
-    def release(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+def episodes_ended(infos):
+    """(env index, return, length) of each episode that ended in this vector step (RecordEpisodeStatistics)."""
+    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
+    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
 
 
-def print_header(env_id, device, run_name, total_steps, **hyperparameters):
-    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
-
-
-def check_finite(metrics, step):
-    """Stop the run with the step number and the loss that went bad."""
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{name} became {value} at global_step={step}")
-
-
-def rng_state(envs):
-    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
-    return state
-
-
-def env_state(envs):
-    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
-    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
-    sub_envs = getattr(envs, "envs", [])
-    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
-        return None
-    try:
-        return pickle.dumps(sub_envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-
-
-def restore_run(ckpt, envs, seed):
-    """Put back the RNG states and the envs; returns the observation to continue from."""
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    if envs is None:  # an offline run has no training envs
-        return None
-    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
-    if ckpt["envs"] is not None:
-        envs.envs = pickle.loads(ckpt["envs"])
-        return ckpt["obs"]
-    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+def report_eval(returns, extra=""):
+    n, mean, std = len(returns), np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {n} episodes){extra}")
 
 
 def load_checkpoint(path):
@@ -572,208 +817,6 @@ def load_checkpoint(path):
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
     return ckpt
-
-
-def load_resume(args):
-    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    ckpt = load_checkpoint(args.resume)
-    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
-    if changed:
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
-        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
-    return ckpt
-
-
-def save_checkpoint(path, state):
-    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def init_wandb(args, run_name, run_id):
-    import wandb
-
-    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
-               id=run_id, resume="allow", save_code=True)  # fmt: skip
-    return wandb
-
-
-def finish_wandb(wandb, run_name, step, exit_code=0):
-    if wandb is not None:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=step)
-        wandb.finish(exit_code=exit_code)
-
-
-def report_eval(returns, wandb, step, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
-    if wandb is not None:
-        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
-
-
-def run_evaluation_only(args, device):
-    ckpt = load_checkpoint(args.eval_checkpoint)
-    obs_dim = ckpt["actor"]["obs_mean"].shape[0]
-    env_spec = check_env(args.env_id or ckpt["env_spec"], (obs_dim,), ckpt["act_space"])
-    actor = Actor(obs_dim, ckpt["act_space"], ckpt["args"]["hidden_dim"], np.zeros(obs_dim), np.ones(obs_dim))
-    actor.to(device).load_state_dict(ckpt["actor"])  # the normalisation statistics too
-    report_eval(evaluate(actor, env_spec, args.eval_episodes, args.seed, device), None, 0)
-
-
-def main(args):
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.eval_checkpoint:
-        return run_evaluation_only(args, device)
-    validate(args)
-    dataset = load_dataset(args)
-    data = load_transitions(dataset)
-    n_data, act_space = len(data["actions"]), dataset.action_space
-    if args.batch_size > n_data:
-        raise SystemExit(f"{SCRIPT}: --batch-size {args.batch_size} is larger than the dataset ({n_data} transitions)")
-    env_spec = check_env(args.env_id or dataset_env_spec(dataset), data["obs"].shape[1:], act_space)
-    ckpt = load_resume(args) if args.resume else None
-    name = args.dataset_id.replace("/", "-")
-    run_name = ckpt["run_name"] if ckpt else f"{name}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-
-    obs_dim, act_dim = data["obs"].shape[1], int(np.prod(act_space.shape))
-    obs_mean, obs_std = data["obs"].mean(0), data["obs"].std(0) + 1e-3
-    if not args.normalize_obs:
-        obs_mean, obs_std = np.zeros_like(obs_mean), np.ones_like(obs_std)
-    actor = Actor(obs_dim, act_space, args.hidden_dim, obs_mean, obs_std).to(device)
-    tensors = {k: torch.as_tensor(v, device=device) for k, v in data.items()}
-    for key in ("obs", "next_obs"):  # the critics and the actor train on standardised observations
-        tensors[key] = actor.normalize(tensors[key])
-    qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
-    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
-    qf_target.load_state_dict(qf.state_dict())
-    log_alpha = torch.tensor(args.alpha, device=device).log().requires_grad_(args.autotune)
-    log_alpha_prime = torch.zeros((), device=device, requires_grad=True)  # alpha' = 1 at the start
-    target_entropy = -float(act_dim)  # 1812.05905 section 5: the heuristic target entropy -dim(A)
-    act_low, act_high = (
-        torch.as_tensor(b, dtype=torch.float32, device=device) for b in (act_space.low, act_space.high)
-    )
-    parts = {  # everything with a state_dict that a checkpoint keeps; fused Adam: one kernel for all parameters
-        "actor": actor, "qf": qf, "qf_target": qf_target,
-        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True),
-        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True),
-        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.alpha_lr, fused=True),
-        "prime_optimizer": torch.optim.Adam([log_alpha_prime], lr=args.q_lr, fused=True),
-    }  # fmt: skip
-    q_optimizer, actor_optimizer, a_optimizer, prime_optimizer = (
-        parts[k] for k in ("q_optimizer", "actor_optimizer", "a_optimizer", "prime_optimizer")
-    )
-    counters = {"global_step": 0, "wandb_id": None}  # global_step counts gradient steps
-    if ckpt:
-        for k, part in parts.items():
-            part.load_state_dict(ckpt[k])
-        with torch.no_grad():
-            log_alpha.copy_(ckpt["log_alpha"])
-            log_alpha_prime.copy_(ckpt["log_alpha_prime"])
-        counters = ckpt["counters"]
-        restore_run(ckpt, None, args.seed)
-    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
-    counters["wandb_id"] = wandb.run.id if wandb else None
-    path = f"runs/{run_name}/{args.exp_name}.pt"
-
-    def checkpoint():
-        state = {k: v.state_dict() for k, v in parts.items()}
-        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters, "rng": rng_state(None)}
-        run.update(env_spec=env_spec, act_space=act_space, log_alpha=log_alpha.detach().cpu())
-        save_checkpoint(path, {**run, "log_alpha_prime": log_alpha_prime.detach().cpu(), **state})
-
-    def run_eval(spec):
-        """Returns the eval returns and the D4RL normalized score as text ('' without reference scores)."""
-        returns = evaluate(actor, spec, args.eval_episodes, args.seed + 10_000, device)
-        score = normalized_score(dataset, returns)
-        if wandb and score is not None:
-            wandb.log({"eval/normalized_score": score}, step=counters["global_step"])
-        return returns, "" if score is None else f", normalized_score={score:.1f}"
-
-    lr = f"{args.policy_lr}/{args.q_lr}"
-    print_header(args.dataset_id, device, run_name, args.total_timesteps, eval_env=env_spec.id, transitions=n_data,
-                 batch=args.batch_size, lr=lr, cql_alpha=args.cql_alpha)  # fmt: skip
-    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
-    progress = Progress(args.total_timesteps, start_step)
-    try:
-        while counters["global_step"] < args.total_timesteps and stop.signum is None:
-            global_step = counters["global_step"] = counters["global_step"] + 1
-            idx = torch.randint(0, n_data, (args.batch_size,), device=device)
-            batch = tuple(tensors[k][idx] for k in FIELDS)
-            alpha = log_alpha.detach().exp()
-
-            qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
-            pi_loss, log_prob = actor_loss(actor, qf, alpha, batch[0], batch[1], global_step <= args.bc_steps)
-            actor_optimizer.zero_grad(set_to_none=True)
-            pi_loss.backward()
-            actor_optimizer.step()
-            qf.requires_grad_(True)
-            if args.autotune:
-                a_loss = alpha_loss(log_alpha, log_prob, target_entropy)
-                a_optimizer.zero_grad(set_to_none=True)
-                a_loss.backward()
-                a_optimizer.step()
-
-            # with --cql-lagrange, the penalty weight alpha' as it was before this step's update of it
-            alpha_prime = log_alpha_prime.detach().exp().clamp(0.0, 1e6) if args.cql_lagrange else None
-            qf_loss, td_loss, gap, q_data = critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, act_low,
-                                                        act_high, args)  # fmt: skip
-            if args.cql_lagrange and gap is not None:
-                prime_loss = lagrange_loss(log_alpha_prime, gap, args.cql_alpha, args.cql_target_action_gap)
-                prime_optimizer.zero_grad(set_to_none=True)
-                prime_loss.backward()
-                prime_optimizer.step()
-            q_optimizer.zero_grad(set_to_none=True)
-            qf_loss.backward()
-            q_optimizer.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
-
-            if global_step % 100 == 0:  # the only host reads of the losses
-                metrics = {"losses/qf_loss": qf_loss.item(), "losses/td_loss": td_loss.item(),
-                           "losses/actor_loss": pi_loss.item(), "losses/alpha": alpha.item(),
-                           "losses/q_data": q_data.mean().item()}  # fmt: skip
-                metrics.update({"losses/cql_gap": gap.mean().item()} if gap is not None else {})
-                check_finite(metrics, global_step)
-                if wandb:
-                    sps = (global_step - start_step) / (time.time() - start_time)
-                    wandb.log({**metrics, "charts/SPS": sps}, step=global_step)
-            if args.eval_freq and args.eval_episodes and global_step % args.eval_freq == 0:
-                if global_step < args.total_timesteps:  # the final evaluation comes after the loop
-                    returns, score = run_eval(env_spec)
-                    tqdm.write(f"global_step={global_step}, eval_return={np.mean(returns):.2f}{score}")
-                    progress.last_return = float(np.mean(returns))  # the progress line shows the latest eval
-                    if wandb:
-                        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=global_step)
-            if args.checkpoint_every and global_step % args.checkpoint_every == 0:
-                checkpoint()
-            progress.update(global_step)
-    except FloatingPointError as e:
-        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
-        raise SystemExit(f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --q-lr or --cql-alpha.") from None
-    progress.close()
-    stop.release()
-    global_step = counters["global_step"]
-    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (gradient steps: {global_step})")
-    if args.save_model or args.checkpoint_every:
-        checkpoint()
-        print(f"checkpoint saved to {path}")
-    if stop.signum is not None:
-        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
-        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
-        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
-        sys.exit(128 + stop.signum)
-    if args.eval_episodes > 0:
-        spec = video_spec(env_spec, f"runs/{run_name}/videos") if args.capture_video else env_spec
-        returns, score = run_eval(spec)
-        report_eval(returns, wandb, global_step, extra=score)
-    finish_wandb(wandb, run_name, global_step)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import pickle
 import random
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Literal, Optional
@@ -38,6 +39,7 @@ import tyro
 from tqdm import tqdm
 
 SCRIPT = "reinforce_gaussian.py"
+NAN_HINT = "Try a lower --learning-rate or --max-grad-norm."
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
@@ -64,9 +66,12 @@ class Args:
     save_model: bool = False
     """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
     checkpoint_every: int = 0
-    """also save that checkpoint every this many env steps (0: never)"""
+    """also save that checkpoint every this many env steps (0: never), at the first batch boundary past each"""
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (give the same flags as the original command)"""
+    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    run_name: Optional[str] = None
+    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, without __TIME)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
@@ -79,10 +84,8 @@ class Args:
     async_envs: bool = False
     """use gym.vector.AsyncVectorEnv (one process per env) instead of SyncVectorEnv"""
     batch_size: int = 2000
-    """env steps per update. Once the batch holds this many steps, each env finishes the episode it is in (which \
-joins the batch) and then starts no new one; envs that finish early keep stepping until the last one is done, but \
-those steps are discarded (still counted in global_step), and all envs are reset before the next batch. So a batch \
-is whole episodes only, all from the current policy: no partial episode is kept or bootstrapped."""
+    """env steps per update, in whole episodes: once the batch holds this many steps, each env finishes the episode it
+    is in and starts no new one; the steps of envs that finish early are discarded (but counted in global_step)"""
     gamma: float = 0.99
     """the discount factor"""
     learning_rate: float = 1e-2
@@ -98,8 +101,7 @@ is whole episodes only, all from the current policy: no partial episode is kept 
     vf_iters: int = 80
     """full-batch gradient steps on the value net per update (--baseline value only)"""
     norm_adv: bool = True
-    """standardise Psi over the batch (zero mean, unit std); with --baseline none only divide by the std, since \
-subtracting the mean would be a baseline"""
+    """standardise Psi over the batch; with --baseline none only divide by its std (centring would be a baseline)"""
     ent_coef: float = 0.0
     """coefficient of the entropy bonus"""
     max_grad_norm: float = 0.5
@@ -112,6 +114,24 @@ subtracting the mean would be a baseline"""
     """episodes of the final deterministic evaluation"""
     hidden_dim: int = 64
     """units in each of the two hidden layers (policy and value net)"""
+
+
+def make_env(env_id, idx, capture_video, run_name):
+    main_pid = os.getpid()
+
+    def thunk():
+        if os.getpid() != main_pid:  # an AsyncVectorEnv worker: Ctrl-C or a pre-emption signal sent to the whole
+            for sig in (signal.SIGINT, signal.SIGTERM):  # process group is for the main process, which stops
+                signal.signal(sig, signal.SIG_IGN)  # between batches, saves, then closes the envs
+        if capture_video and idx == 0:
+            env = gym.make(env_id, render_mode="rgb_array")
+            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
+        else:
+            env = gym.make(env_id)
+        # per-env statistics: the vector version drops the first step of later episodes under SAME_STEP autoreset
+        return gym.wrappers.RecordEpisodeStatistics(env)
+
+    return thunk
 
 
 class GaussianBandit(gym.Env):
@@ -135,59 +155,16 @@ if "GaussianBandit-v0" not in gym.registry:
     gym.register(id="GaussianBandit-v0", entry_point=GaussianBandit)
 
 
-def make_env(env_id, idx, capture_video, run_name):
-    def thunk():
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
-        else:
-            env = gym.make(env_id)
-        # per-env statistics: the vector version drops the first step of later episodes under SAME_STEP autoreset
-        return gym.wrappers.RecordEpisodeStatistics(env)
-
-    return thunk
-
-
-def check_env(env_id):
-    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces and, for the
-    built-in bandit, its target tau (else None)."""
-    if env_id not in gym.registry:
-        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
-    quiet_third_party(env_id)
-    env = gym.make(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    bandit_tau = env.unwrapped.tau if isinstance(env.unwrapped, GaussianBandit) else None
-    env.close()
-    if not isinstance(act_space, gym.spaces.Box):
-        raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use a2c.py or sac_discrete.py")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
-    return obs_space, act_space, bandit_tau
-
-
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    problems = [
-        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
-        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
-        (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
-        (min(args.learning_rate, args.vf_learning_rate) <= 0, "--learning-rate and --vf-learning-rate must be > 0"),
-        (args.max_grad_norm <= 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
-        (args.vf_iters < 0, f"--vf-iters must be >= 0 (got {args.vf_iters})"),
-        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"{SCRIPT}: {message}")
-
-
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
+
+
+def tanh_body(obs_dim, hidden_dim):
+    """The two tanh hidden layers of the policy and of the value net."""
+    first, second = layer_init(nn.Linear(obs_dim, hidden_dim)), layer_init(nn.Linear(hidden_dim, hidden_dim))
+    return [first, nn.Tanh(), second, nn.Tanh()]
 
 
 class Actor(nn.Module):
@@ -197,10 +174,7 @@ class Actor(nn.Module):
     def __init__(self, obs_dim, act_space, hidden_dim, state_dependent_std=False, log_std_init=-0.5):
         super().__init__()
         act_dim = act_space.shape[0]
-        self.body = nn.Sequential(
-            layer_init(nn.Linear(obs_dim, hidden_dim)), nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, hidden_dim)), nn.Tanh(),
-        )  # fmt: skip
+        self.body = nn.Sequential(*tanh_body(obs_dim, hidden_dim))
         self.mu = layer_init(nn.Linear(hidden_dim, act_dim), std=0.01)
         if state_dependent_std:
             self.log_std_head = layer_init(nn.Linear(hidden_dim, act_dim), std=0.01, bias_const=log_std_init)
@@ -212,13 +186,12 @@ class Actor(nn.Module):
 
     def forward(self, obs):
         """mu(s) and sigma(s) of the diagonal Gaussian."""
-        h = self.body(obs)
-        log_std = self.log_std_head(h) if self.state_dependent_std else self.log_std.expand(h.shape[0], -1)
-        return self.mu(h), log_std.exp()
+        hidden = self.body(obs)
+        log_std = self.log_std_head(hidden) if self.state_dependent_std else self.log_std.expand(hidden.shape[0], -1)
+        return self.mu(hidden), log_std.exp()
 
     def dist(self, obs):
-        mu, std = self(obs)
-        return torch.distributions.Normal(mu, std)
+        return torch.distributions.Normal(*self(obs))
 
     def act(self, obs):
         """The deterministic action mu(s), clipped into the bounds; it draws no random numbers."""
@@ -228,11 +201,7 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     def __init__(self, obs_dim, hidden_dim):
         super().__init__()
-        self.net = nn.Sequential(
-            layer_init(nn.Linear(obs_dim, hidden_dim)), nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, hidden_dim)), nn.Tanh(),
-            layer_init(nn.Linear(hidden_dim, 1), std=1.0),
-        )  # fmt: skip
+        self.net = nn.Sequential(*tanh_body(obs_dim, hidden_dim), layer_init(nn.Linear(hidden_dim, 1), std=1.0))
 
     def forward(self, obs):
         return self.net(obs).squeeze(-1)
@@ -252,63 +221,45 @@ class Batch:
     truncated: np.ndarray
 
 
-def collect_batch(envs, actor, obs, args, device, progress, step):
-    """Run the current policy from obs until the batch holds args.batch_size steps of whole episodes (see
-    --batch-size). Returns the Batch, the global step after it, and (step, return, length) of every episode that
-    ended meanwhile, discarded ones included."""
-    n = envs.num_envs
-    ep_obs, ep_act, ep_rew = ([[] for _ in range(n)] for _ in range(3))
-    kept = {"obs": [], "actions": [], "rewards": [], "final_obs": [], "truncated": [], "lengths": []}
-    collecting = np.ones(n, dtype=bool)  # env still owes the batch its current episode
-    batch_steps, finished = 0, []
+def collect_batch(envs, actor, obs, args, device, run):
+    """Run the policy from obs until the batch holds --batch-size steps of whole episodes; every episode that ends
+    meanwhile (discarded ones too) goes to run.episode. Returns the Batch and the global step after it."""
+    step, batch_steps, low, high = run.step, 0, envs.single_action_space.low, envs.single_action_space.high
+    episodes = [[] for _ in range(envs.num_envs)]  # each env's episode so far: (obs, action, reward) per step
+    kept, final_obs, truncated = [], [], []  # the batch's episodes, their real last observations, their ends
+    collecting = np.ones(envs.num_envs, dtype=bool)  # the env still owes the batch its current episode
     while collecting.any():
         with torch.no_grad():
-            action = actor.dist(torch.as_tensor(obs, dtype=torch.float32, device=device)).sample().cpu().numpy()
+            actions = actor.dist(torch.as_tensor(obs, dtype=torch.float32, device=device)).sample().cpu().numpy()
         # clip only when stepping the env: the log-prob is of the unclipped sample
-        next_obs, reward, terminated, truncated, infos = envs.step(
-            np.clip(action, envs.single_action_space.low, envs.single_action_space.high)
-        )
-        step += n
+        next_obs, rewards, terminations, truncations, infos = envs.step(np.clip(actions, low, high))
+        step += envs.num_envs
         for i in np.flatnonzero(collecting):
-            ep_obs[i].append(obs[i])
-            ep_act[i].append(action[i])
-            ep_rew[i].append(reward[i])
+            episodes[i].append((obs[i], actions[i], rewards[i]))
         batch_steps += int(collecting.sum())
-        for i in np.flatnonzero(infos.get("final_info", {}).get("_episode", [])):
-            ret, length = float(infos["final_info"]["episode"]["r"][i]), int(infos["final_info"]["episode"]["l"][i])
-            progress.episode(step, ret, length)
-            finished.append((step, ret, length))
-        for i in np.flatnonzero(terminated | truncated):
+        for _, episode_return, length in episodes_ended(infos):
+            run.episode(step, episode_return, length)
+        for i in np.flatnonzero(terminations | truncations):
             if collecting[i]:
+                kept.append(episodes[i])
                 # under SAME_STEP autoreset next_obs[i] is already the next episode's first obs: use final_obs
-                for key, values in (("obs", ep_obs[i]), ("actions", ep_act[i]), ("rewards", ep_rew[i])):
-                    kept[key].extend(values)
-                kept["final_obs"].append(infos["final_obs"][i])
-                kept["truncated"].append(bool(truncated[i] and not terminated[i]))
-                kept["lengths"].append(len(ep_rew[i]))
+                final_obs.append(infos["final_obs"][i])
+                truncated.append(bool(truncations[i] and not terminations[i]))
                 collecting[i] = batch_steps < args.batch_size
-            ep_obs[i], ep_act[i], ep_rew[i] = [], [], []
+            episodes[i] = []
         obs = next_obs
-        progress.update(step)
-    ends = np.zeros(len(kept["rewards"]), dtype=bool)
-    ends[np.cumsum(kept["lengths"]) - 1] = True
-    batch = Batch(
-        obs=np.array(kept["obs"], dtype=np.float32),
-        actions=np.array(kept["actions"], dtype=np.float32),
-        rewards=np.array(kept["rewards"], dtype=np.float64),
-        ends=ends,
-        final_obs=np.array(kept["final_obs"], dtype=np.float32),
-        truncated=np.array(kept["truncated"], dtype=bool),
-    )
-    return batch, step, finished
+    obs, actions, rewards = zip(*[transition for episode in kept for transition in episode])
+    ends = np.array([t == len(episode) - 1 for episode in kept for t in range(len(episode))])
+    per_step = dict(obs=np.array(obs, np.float32), actions=np.array(actions, np.float32), ends=ends)
+    per_episode = dict(final_obs=np.array(final_obs, np.float32), truncated=np.array(truncated, bool))
+    return Batch(**per_step, rewards=np.array(rewards, np.float64), **per_episode), step
 
 
 def reward_to_go(rewards, ends, gamma, bootstrap=None):
     """G_t = r_t + gamma G_{t+1} within an episode; `ends[t]` marks an episode's last step, where G_{t+1} is
     `bootstrap[t]` (V of the real final obs if truncated, else 0), or 0 when no bootstrap is given.
     Episodes are concatenated in the flat arrays; a return never crosses an `ends` boundary."""
-    returns = np.zeros(len(rewards), dtype=np.float64)
-    following = 0.0
+    returns, following = np.zeros(len(rewards), dtype=np.float64), 0.0
     for t in reversed(range(len(rewards))):
         if ends[t]:
             following = 0.0 if bootstrap is None else bootstrap[t]
@@ -321,8 +272,7 @@ def compute_gae(rewards, values, next_values, ends, gamma, gae_lambda):
     """GAE(lambda) advantages (arXiv:1506.02438, eq. 16) over concatenated episodes. next_values[t] is V(s_{t+1});
     at an episode's last step it is V of the real final obs if truncated and 0 if terminated (set by the caller)."""
     deltas = rewards + gamma * next_values - values
-    advantages = np.zeros(len(rewards), dtype=np.float64)
-    last = 0.0
+    advantages, last = np.zeros(len(rewards), dtype=np.float64), 0.0
     for t in reversed(range(len(rewards))):
         last = deltas[t] + (0.0 if ends[t] else gamma * gae_lambda * last)  # never across episodes
         advantages[t] = last
@@ -330,10 +280,9 @@ def compute_gae(rewards, values, next_values, ends, gamma, gae_lambda):
 
 
 def compute_psi(batch, critic, args, device):
-    """Psi of every step of the batch (--baseline, --norm-adv), and the lambda-return targets of the value net
-    (None without one). A truncated episode did not end: V(final obs) bootstraps its tail; a terminated one has no
-    value after its last step. Without a critic the reward-to-go simply stops at a time-limit cut, so states near
-    the limit get a smaller Psi than the same states earlier (a bias the time-unaware policy cannot represent)."""
+    """Psi of every step of the batch (--baseline, --norm-adv), and the lambda-return targets of the value net (None
+    without one). A truncated episode bootstraps with V(final obs), a terminated one does not; without a critic the
+    reward-to-go stops at a time-limit cut (docs: Implementation details)."""
     if critic is not None:
         with torch.no_grad():
             values = critic(torch.as_tensor(batch.obs, device=device)).double().cpu().numpy()
@@ -357,21 +306,137 @@ def policy_loss(log_prob, psi, entropy, ent_coef):
     return -(log_prob * psi).mean() - ent_coef * entropy.mean()
 
 
-def value_loss(values, targets):
-    return 0.5 * ((values - targets) ** 2).mean()
+def update(batch, actor, critic, actor_optimizer, critic_optimizer, args, device):
+    """One clipped policy step on the pseudo-loss, then --vf-iters full-batch steps of the value net on the
+    lambda-returns (--baseline value). Returns the metrics as tensors on the device."""
+    psi, vf_targets = compute_psi(batch, critic, args, device)  # from the value net before its steps
+    obs = torch.as_tensor(batch.obs, device=device)
+    dist = actor.dist(obs)
+    log_prob = dist.log_prob(torch.as_tensor(batch.actions, device=device)).sum(-1)  # sum over action dims
+    entropy = dist.entropy().sum(-1)
+    loss = policy_loss(log_prob, torch.as_tensor(psi, dtype=torch.float32, device=device), entropy, args.ent_coef)
+    actor_optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(actor.parameters(), args.max_grad_norm)
+    actor_optimizer.step()
+    metrics = {"losses/policy_loss": loss.detach(), "losses/entropy": entropy.detach().mean()}
+    if critic is not None and args.vf_iters > 0:
+        targets = torch.as_tensor(vf_targets, dtype=torch.float32, device=device)
+        for _ in range(args.vf_iters):
+            v_loss = 0.5 * ((critic(obs) - targets) ** 2).mean()
+            critic_optimizer.zero_grad()
+            v_loss.backward()
+            nn.utils.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
+            critic_optimizer.step()
+        metrics["losses/value_loss"] = v_loss.detach()
+    return metrics
 
 
-def evaluate(agent, env_id, episodes, seed, device):
+def main(args):
+    if args.eval_checkpoint:
+        return run_evaluation_only(args)
+    obs_space, act_space, bandit_tau = check_env(args.env_id)
+    validate(args)
+    run = Run(args, args.env_id)
+    device = run.device
+    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"]
+    vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
+    thunks = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
+    envs = vector_env(thunks, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    obs_dim = obs_space.shape[0]
+    actor = Actor(obs_dim, act_space, args.hidden_dim, args.state_dependent_std, args.log_std_init).to(device)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.learning_rate)
+    critic = Critic(obs_dim, args.hidden_dim).to(device) if args.baseline == "value" else None
+    critic_optimizer = torch.optim.Adam(critic.parameters(), lr=args.vf_learning_rate) if critic is not None else None
+    saved = {"actor": actor, "actor_optimizer": actor_optimizer, "critic": critic, "critic_optimizer": critic_optimizer}
+    saved = {name: part for name, part in saved.items() if part is not None}  # a value net with --baseline value only
+    # obs matters only before the first batch: every later batch starts with envs.reset()
+    header = dict(batch=args.batch_size, lr=args.learning_rate, baseline=args.baseline)
+    obs = run.start(envs, saved, lambda: {"obs": obs}, **header)
+
+    while run.going():  # one iteration: a batch of whole episodes, then one update
+        if args.anneal_lr:
+            frac = 1.0 - run.step / args.total_timesteps
+            for optimizer, lr in [(actor_optimizer, args.learning_rate), (critic_optimizer, args.vf_learning_rate)]:
+                if optimizer is not None:
+                    optimizer.param_groups[0]["lr"] = frac * lr
+        if run.updates > 0:  # drop the episodes idle envs were in; unseeded: each env's generator goes on (see docs)
+            obs, _ = envs.reset()
+        batch, run.step = collect_batch(envs, actor, obs, args, device, run)
+        run.updates += 1
+        metrics = update(batch, actor, critic, actor_optimizer, critic_optimizer, args, device)
+        metrics = {name: value.item() for name, value in metrics.items()}  # the host reads them once per batch
+        if run.wandb:
+            with torch.no_grad():
+                sigma = actor(torch.as_tensor(batch.obs[:1], device=device))[1].mean().item()
+            metrics.update({"charts/sigma": sigma, "charts/batch_episodes": len(batch.truncated)})
+        run.log(metrics)
+        if bandit_tau is not None:  # one state: mu and sigma are the whole policy
+            with torch.no_grad():
+                mu, sigma = actor(torch.ones(1, 1, device=device))
+            line = f"bandit: update {run.updates}, global_step={run.step}, mu={mu.item():.4f}, sigma={sigma.item():.4f}"
+            tqdm.write(f"{line}, tau={bandit_tau}")
+    # the first reset of the evaluation env uses args.seed itself, as the training envs' first reset does
+    run.finish(lambda: evaluate(actor, args.env_id, args.eval_episodes, args.seed, device))
+
+
+def check_env(env_id):
+    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces and, for the
+    built-in bandit, its target tau (else None)."""
+    if env_id not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
+    quiet_third_party(env_id)
+    env = gym.make(env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    bandit_tau = env.unwrapped.tau if isinstance(env.unwrapped, GaussianBandit) else None
+    env.close()
+    if not isinstance(act_space, gym.spaces.Box):
+        raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use a2c.py or sac_discrete.py")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
+    return obs_space, act_space, bandit_tau
+
+
+def validate(args):
+    """Reject nonsensical hyperparameters before anything is written."""
+    problems = [
+        (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
+        (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
+        (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
+        (not min(args.learning_rate, args.vf_learning_rate) > 0, "--learning-rate and --vf-learning-rate must be > 0"),
+        (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
+        (args.vf_iters < 0, f"--vf-iters must be >= 0 (got {args.vf_iters})"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+
+
+def evaluate(actor, env_id, episodes, seed, device):
     """Deterministic policy (mu, clipped into the bounds) on an env of its own; returns the list of episodic returns.
     Only the first reset is seeded: later episodes continue that env's own RNG."""
-    env = gym.make(env_id)
-    returns = []
+    env, returns = gym.make(env_id), []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed if ep == 0 else None)
         done, total = False, 0.0
         while not done:
             with torch.no_grad():
-                action = agent.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
+                action = actor.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
             obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
@@ -379,9 +444,21 @@ def evaluate(agent, env_id, episodes, seed, device):
     return returns
 
 
-# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
-RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+def run_evaluation_only(args):
+    ckpt = load_checkpoint(args.eval_checkpoint)
+    saved, device = ckpt["args"], torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    obs_space, act_space, _ = check_env(saved["env_id"])
+    actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"], saved["state_dependent_std"]).to(device)
+    actor.load_state_dict(ckpt["actor"])
+    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device))
+
+
+# ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
+# flags that may change on --resume: run management, and settings that change the speed but not the results
+RESUMABLE = set(
+    "resume run_name total_timesteps track wandb_project_name wandb_entity save_model checkpoint_every "
+    "save_buffer eval_episodes eval_checkpoint cuda threads compile cudagraphs".split()
+)
 
 
 def parse_args(argv=None):
@@ -396,110 +473,200 @@ def parse_args(argv=None):
     return tyro.cli(Args, args=argv)
 
 
-def quiet_third_party(env_id):
-    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
-        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+class Run:
+    """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
-        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+    def __init__(self, args, label):
+        self.args, self.label = args, label
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        path = f"runs/{self.name}/{args.exp_name}.pt"
+        resume = path if args.resume == "auto" else args.resume
+        self.ckpt = self.load_resume(resume) if resume and (args.resume != "auto" or os.path.exists(path)) else None
+        self.name = self.ckpt["run_name"] if self.ckpt else self.name
+        self.path = f"runs/{self.name}/{args.exp_name}.pt"
+        try:  # one sentence now, rather than a lost run at the first save
+            os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
+            tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
+        except OSError as e:
+            raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
+        random.seed(args.seed)
+        np.random.seed(args.seed)
+        torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        torch.set_num_threads(args.threads or torch.get_num_threads())
+        self.step = self.updates = 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
 
+    def load_resume(self, path):
+        ckpt = load_checkpoint(path)  # a flag that a checkpoint lacks had its default
+        ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
+        changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
+        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
+        if changed:
+            raise SystemExit(f"{SCRIPT}: {path} was trained with {was}: resume with the original flags")
+        return ckpt
 
-class Progress:
-    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
-    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+    def start(self, envs, saved, state=dict, total=None, **header):
+        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
+        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
+        obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
+        if envs is not None:
+            envs.action_space.seed(self.args.seed)
+        if self.ckpt:
+            optional = (
+                set() if self.ckpt["args"].get("save_buffer", True) else {"rb"}
+            )  # refilled before the updates resume
+            missing = [k for k in saved if k not in self.ckpt and k not in optional]
+            if missing:
+                raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
+            for key in [k for k in saved if k in self.ckpt]:
+                (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
+            counters = self.ckpt["counters"]
+            self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
+            self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
+            rng = self.ckpt["rng"]
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+                torch.cuda.set_rng_state(cuda_state, i)
+            if envs is not None:
+                envs.action_space.np_random.bit_generator.state = rng["action_space"]
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))  # each env's own
+            if envs is not None and self.ckpt["envs"] is not None:
+                envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+            elif envs is not None:
+                print(f"{SCRIPT}: this env cannot be pickled: episodes in progress restart", file=sys.stderr)
+        if self.args.track:
+            import wandb
 
-    def __init__(self, total, step):
-        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
+            project, entity, config = self.args.wandb_project_name, self.args.wandb_entity, vars(self.args)
+            wandb.init(project=project, entity=entity, config=config, name=self.name, id=self.wandb_id, resume="allow")
+            self.wandb, self.wandb_id = wandb, wandb.run.id
+        more = "".join(f", {k} {v}" for k, v in header.items())
+        print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        if self.ckpt:  # the benchmark drops the lines a killed run printed after this step
+            print(f"resumed run {self.name} at global_step={self.step}")
+        self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
+        self.marks = [(self.start_time, self.step)]
+        self.last_return, self.printed = "-", 0.0
+        self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
+        return obs
 
-    def episode(self, step, ret, length):
-        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:
+    def episode(self, step, episode_return, length):
+        self.last_return = f"{episode_return:.1f}"
+        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+        if self.bar is None or time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
-            self.bar.write(line)
+            print(line) if self.bar is None else self.bar.write(line)
+        if self.wandb:
+            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
-    def update(self, step, **extra):
-        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+    def log(self, metrics):
+        for name, value in metrics.items():
+            if not math.isfinite(value):  # stop, naming the loss and the step
+                self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
+        if self.wandb:
+            self.wandb.log({**metrics, "charts/SPS": self.sps()}, step=self.step)
+
+    def sps(self):
+        return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+
+    def going(self):
+        """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
+        every, now = self.args.checkpoint_every, time.time()
+        if every and self.step // every > self.saved_at // every:
+            self.save(final=False)
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"return {ret}", refresh=False)
+            self.bar.update(self.step - self.bar.n)
+            self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
         elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
-            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
-            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
-            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
-            print(f" | last return {ret}{more} | ETA {eta}")
+            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, self.step)]
+            sps = (self.step - self.marks[0][1]) / max(now - self.marks[0][0], 1e-9)
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
+            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
+            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+        return self.step < self.total and self.signum is None
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    def finish(self, wrap_up):
+        """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
+        self.bar.close() if self.bar is not None else None
+        print(f"SPS={self.sps():.1f} (updates: {self.updates})")
+        if self.saving:
+            self.save(final=True)
+            print(f"checkpoint saved to {self.path}")
+        if self.signum is not None:
+            saved = f"resume with --resume {self.path}" if self.saving else "no checkpoint saved"
+            print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
+            self.close(128 + self.signum)
+            sys.exit(128 + self.signum)
+        result = wrap_up()
+        returns, extra = result if isinstance(result, tuple) else (result, "")
+        if returns:
+            report_eval(returns, extra)
+        if returns and self.wandb:
+            self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
+        self.close(0)
+
+    def close(self, exit_code, message=None):
+        self.envs.close() if self.envs is not None else None
+        if self.wandb is not None:
+            for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")):  # none without --capture-video
+                self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+            self.wandb.finish(exit_code=exit_code)
+        if message:
+            raise SystemExit(f"{SCRIPT}: {message}")
+
+    def save(self, final):
+        """Write a checkpoint: a failed periodic one warns and keeps the last good file, a failed final one ends."""
+        counters = {"global_step": self.step, "updates": self.updates, "wandb_id": self.wandb_id}
+        ckpt = {"script": SCRIPT, "args": vars(self.args), "run_name": self.name, "counters": counters}
+        for key, part in self.saved.items():
+            if key != "rb" or self.args.save_buffer:
+                ckpt[key] = part.state_dict() if hasattr(part, "state_dict") else part.detach().cpu()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        if self.envs is not None:  # the action space's generator, and each env's own
+            rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
+            rng["env_generators"] = list(self.envs.get_attr("np_random"))
+        sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
+        picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
+        try:
+            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
+            ckpt.update(rng=rng, envs=None, **self.state())
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            os.fsync(folder), os.close(folder)
+            self.saved_at = self.step
+        except OSError as e:
+            os.remove(tmp) if os.path.exists(tmp) else None
+            if final:
+                self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
+            print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-class StopSignal:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
-
-    def __init__(self):
-        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        self.signum = signum
-
-    def release(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
+def episodes_ended(infos):
+    """(env index, return, length) of each episode that ended in this vector step (RecordEpisodeStatistics)."""
+    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
+    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
 
 
-def print_header(env_id, device, run_name, total_steps, **hyperparameters):
-    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
-
-
-def check_finite(metrics, step):
-    """Stop the run with the step number and the loss that went bad."""
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{name} became {value} at global_step={step}")
-
-
-def rng_state(envs):
-    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
-    return state
-
-
-def env_state(envs):
-    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
-    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
-    sub_envs = getattr(envs, "envs", [])
-    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
-        return None
-    try:
-        return pickle.dumps(sub_envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-
-
-def restore_run(ckpt, envs, seed):
-    """Put back the RNG states and the envs; returns the observation to continue from."""
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    if envs is None:  # an offline run has no training envs
-        return None
-    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
-    if ckpt["envs"] is not None:
-        envs.envs = pickle.loads(ckpt["envs"])
-        return ckpt["obs"]
-    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+def report_eval(returns, extra=""):
+    n, mean, std = len(returns), np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {n} episodes){extra}")
 
 
 def load_checkpoint(path):
@@ -513,189 +680,6 @@ def load_checkpoint(path):
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
     return ckpt
-
-
-def load_resume(args):
-    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    ckpt = load_checkpoint(args.resume)
-    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
-    if changed:
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
-        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
-    return ckpt
-
-
-def save_checkpoint(path, state):
-    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def init_wandb(args, run_name, run_id):
-    import wandb
-
-    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
-               id=run_id, resume="allow", save_code=True)  # fmt: skip
-    return wandb
-
-
-def finish_wandb(wandb, run_name, step, exit_code=0):
-    if wandb is not None:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=step)
-        wandb.finish(exit_code=exit_code)
-
-
-def report_eval(returns, wandb, step, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
-    if wandb is not None:
-        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
-
-
-def run_evaluation_only(args, device):
-    ckpt = load_checkpoint(args.eval_checkpoint)
-    saved = ckpt["args"]
-    obs_space, act_space, _ = check_env(saved["env_id"])
-    actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"], saved["state_dependent_std"]).to(device)
-    actor.load_state_dict(ckpt["actor"])
-    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device), None, 0)
-
-
-def main(args):
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.eval_checkpoint:
-        return run_evaluation_only(args, device)
-    validate(args)
-    obs_space, act_space, bandit_tau = check_env(args.env_id)
-    ckpt = load_resume(args) if args.resume else None
-    run_name = ckpt["run_name"] if ckpt else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-
-    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"]
-    vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
-    envs = vector_env(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    obs_dim = obs_space.shape[0]
-    actor = Actor(obs_dim, act_space, args.hidden_dim, args.state_dependent_std, args.log_std_init).to(device)
-    parts = {"actor": actor, "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.learning_rate)}
-    critic = Critic(obs_dim, args.hidden_dim).to(device) if args.baseline == "value" else None
-    if critic is not None:
-        parts.update(critic=critic, critic_optimizer=torch.optim.Adam(critic.parameters(), lr=args.vf_learning_rate))
-    actor_optimizer, critic_optimizer = parts["actor_optimizer"], parts.get("critic_optimizer")
-    counters = {"global_step": 0, "update": 0, "wandb_id": None}
-    obs, _ = envs.reset(seed=args.seed)
-    envs.action_space.seed(args.seed)
-    if ckpt:
-        for k, part in parts.items():
-            part.load_state_dict(ckpt[k])
-        counters = ckpt["counters"]
-        obs = restore_run(ckpt, envs, args.seed)
-    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
-    counters["wandb_id"] = wandb.run.id if wandb else None
-    path = f"runs/{run_name}/{args.exp_name}.pt"
-
-    def checkpoint():
-        state = {k: v.state_dict() for k, v in parts.items()}
-        # obs matters only before the first batch: every later batch starts with envs.reset()
-        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters, "obs": obs}
-        run.update(rng=rng_state(envs), envs=env_state(envs))
-        save_checkpoint(path, {**run, **state})
-
-    print_header(args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=args.learning_rate,
-                 baseline=args.baseline)  # fmt: skip
-    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
-    progress = Progress(args.total_timesteps, start_step)
-    try:
-        # one iteration = one batch of whole episodes and one update; the stop check and checkpoints fall between
-        while counters["global_step"] < args.total_timesteps and stop.signum is None:
-            batch_start = counters["global_step"]
-            if args.anneal_lr:
-                frac = 1.0 - batch_start / args.total_timesteps
-                for opt, lr in [(actor_optimizer, args.learning_rate), (critic_optimizer, args.vf_learning_rate)]:
-                    if opt is not None:
-                        opt.param_groups[0]["lr"] = frac * lr
-            if counters["update"] > 0:
-                # drop the episodes that idle envs were in. Unseeded: each env's own RNG continues, so with pickled
-                # envs (classic control, the bandit) a resumed run is exact; MuJoCo / Box2D envs cannot be pickled
-                # and restore_run re-seeds them with seed + global_step: reproducible, but not the same episodes.
-                obs, _ = envs.reset()
-            batch, global_step, finished = collect_batch(envs, actor, obs, args, device, progress, batch_start)
-            counters["global_step"] = global_step
-            update = counters["update"] = counters["update"] + 1
-            if wandb:
-                for step, ret, length in finished:
-                    wandb.log({"charts/episodic_return": ret, "charts/episodic_length": length}, step=step)
-
-            psi, vf_targets = compute_psi(batch, critic, args, device)
-            obs_b = torch.as_tensor(batch.obs, device=device)
-            dist = actor.dist(obs_b)
-            log_prob = dist.log_prob(torch.as_tensor(batch.actions, device=device)).sum(-1)  # sum over action dims
-            entropy = dist.entropy().sum(-1)
-            psi_b = torch.as_tensor(psi, dtype=torch.float32, device=device)
-            loss = policy_loss(log_prob, psi_b, entropy, args.ent_coef)
-            actor_optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(actor.parameters(), args.max_grad_norm)
-            actor_optimizer.step()
-            metrics = {"losses/policy_loss": loss.item(), "losses/entropy": entropy.mean().item()}
-            if critic is not None and args.vf_iters > 0:
-                targets = torch.as_tensor(vf_targets, dtype=torch.float32, device=device)
-                for _ in range(args.vf_iters):
-                    v_loss = value_loss(critic(obs_b), targets)
-                    critic_optimizer.zero_grad()
-                    v_loss.backward()
-                    nn.utils.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
-                    critic_optimizer.step()
-                metrics["losses/value_loss"] = v_loss.item()
-            check_finite(metrics, global_step)
-            if wandb:
-                sps = (global_step - start_step) / (time.time() - start_time)
-                with torch.no_grad():
-                    sigma = actor.dist(obs_b[:1]).stddev.mean().item()
-                metrics.update(
-                    {"charts/SPS": sps, "charts/sigma": sigma, "charts/batch_episodes": len(batch.truncated)}
-                )
-                wandb.log(metrics, step=global_step)
-            if bandit_tau is not None:  # one state: mu and sigma are the whole policy
-                with torch.no_grad():
-                    mu, sigma = actor(torch.ones(1, 1, device=device))
-                tqdm.write(f"bandit: update {update}, global_step={global_step}, mu={mu.item():.4f}, "
-                           f"sigma={sigma.item():.4f}, tau={bandit_tau}")  # fmt: skip
-            # a batch is many steps: save once at the first batch boundary past each multiple of --checkpoint-every
-            if args.checkpoint_every and global_step // args.checkpoint_every > batch_start // args.checkpoint_every:
-                checkpoint()
-    except FloatingPointError as e:
-        envs.close()
-        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
-        raise SystemExit(
-            f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --learning-rate or --max-grad-norm."
-        ) from None
-    progress.close()
-    stop.release()
-    global_step = counters["global_step"]
-    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (updates: {counters['update']})")
-    if args.save_model or args.checkpoint_every:
-        checkpoint()
-        print(f"checkpoint saved to {path}")
-    if stop.signum is not None:
-        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
-        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
-        envs.close()
-        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
-        sys.exit(128 + stop.signum)
-    if args.eval_episodes > 0:
-        # the first reset of the evaluation env uses args.seed itself, as the training envs' first reset does
-        report_eval(evaluate(actor, args.env_id, args.eval_episodes, args.seed, device), wandb, global_step)
-    envs.close()
-    finish_wandb(wandb, run_name, global_step)
 
 
 if __name__ == "__main__":

@@ -543,9 +543,10 @@ def run_evaluation_only(args):
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
 # flags that may change on --resume: run management, and settings that change the speed but not the results
-RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
-RESUMABLE |= {"cudagraphs"}
+RESUMABLE = set(
+    "resume run_name total_timesteps track wandb_project_name wandb_entity save_model checkpoint_every "
+    "save_buffer eval_episodes eval_checkpoint cuda threads compile cudagraphs".split()
+)
 
 
 def parse_args(argv=None):
@@ -588,8 +589,7 @@ class Run:
         self.wandb = self.wandb_id = self.envs = self.signum = None
 
     def load_resume(self, path):
-        """The checkpoint to continue, if it was trained with these flags (a flag it lacks had its default)."""
-        ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path)  # a flag that a checkpoint lacks had its default
         ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
         changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
         was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
@@ -601,11 +601,15 @@ class Run:
         """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
         of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
         self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
         obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
         if envs is not None:
             envs.action_space.seed(self.args.seed)
         if self.ckpt:
-            optional = set() if self.ckpt["args"]["save_buffer"] else {"rb"}  # refilled before the updates resume
+            optional = (
+                set() if self.ckpt["args"].get("save_buffer", True) else {"rb"}
+            )  # refilled before the updates resume
             missing = [k for k in saved if k not in self.ckpt and k not in optional]
             if missing:
                 raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
@@ -614,7 +618,19 @@ class Run:
             counters = self.ckpt["counters"]
             self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
             self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
-            obs = self.restore(obs)
+            rng = self.ckpt["rng"]
+            random.setstate(rng["python"])
+            np.random.set_state(rng["numpy"])
+            torch.set_rng_state(rng["torch"])
+            for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+                torch.cuda.set_rng_state(cuda_state, i)
+            if envs is not None:
+                envs.action_space.np_random.bit_generator.state = rng["action_space"]
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))  # each env's own
+            if envs is not None and self.ckpt["envs"] is not None:
+                envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+            elif envs is not None:
+                print(f"{SCRIPT}: this env cannot be pickled: episodes in progress restart", file=sys.stderr)
         if self.args.track:
             import wandb
 
@@ -623,19 +639,18 @@ class Run:
             self.wandb, self.wandb_id = wandb, wandb.run.id
         more = "".join(f", {k} {v}" for k, v in header.items())
         print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        if self.ckpt:  # the benchmark drops the lines a killed run printed after this step
+            print(f"resumed run {self.name} at global_step={self.step}")
         self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
         self.marks = [(self.start_time, self.step)]
         self.last_return, self.printed = "-", 0.0
         self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
         return obs
 
     def episode(self, step, episode_return, length):
-        """One line per episode (the benchmark parses them), at most one every 2 s next to a live bar."""
         self.last_return = f"{episode_return:.1f}"
         line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
-        if self.bar is None or time.time() - self.printed > 2:
+        if self.bar is None or time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
             print(line) if self.bar is None else self.bar.write(line)
         if self.wandb:
@@ -652,8 +667,7 @@ class Run:
         return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
 
     def going(self):
-        """Between iterations: a checkpoint past each multiple of --checkpoint-every, a live bar on a terminal (else
-        a line every 5 s); False once the steps are done or a signal came."""
+        """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
         every, now = self.args.checkpoint_every, time.time()
         if every and self.step // every > self.saved_at // every:
             self.save(final=False)
@@ -680,7 +694,8 @@ class Run:
             print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
             self.close(128 + self.signum)
             sys.exit(128 + self.signum)
-        returns, extra = (lambda r: r if isinstance(r, tuple) else (r, ""))(wrap_up())
+        result = wrap_up()
+        returns, extra = result if isinstance(result, tuple) else (result, "")
         if returns:
             report_eval(returns, extra)
         if returns and self.wandb:
@@ -708,36 +723,27 @@ class Run:
         if self.envs is not None:  # the action space's generator, and each env's own
             rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
             rng["env_generators"] = list(self.envs.get_attr("np_random"))
-        # the sub-envs pickled where that captures them (classic control, MinAtar); MuJoCo and Box2D envs pickle only
-        # their constructor's arguments, and subprocess envs cannot be reached
-        sub_envs = getattr(self.envs, "envs", [])
+        sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
         picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
-        ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
         try:
-            save_checkpoint(self.path, ckpt)
+            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
+            ckpt.update(rng=rng, envs=None, **self.state())
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            os.fsync(folder), os.close(folder)
             self.saved_at = self.step
         except OSError as e:
+            os.remove(tmp) if os.path.exists(tmp) else None
             if final:
                 self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
             print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
-
-    def restore(self, obs):
-        rng = self.ckpt["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
-            torch.cuda.set_rng_state(cuda_state, i)
-        if self.envs is None:
-            return None
-        self.envs.action_space.np_random.bit_generator.state = rng["action_space"]
-        if self.ckpt["envs"] is not None:
-            self.envs.envs = pickle.loads(self.ckpt["envs"])
-            return self.ckpt["obs"]
-        if "env_generators" in rng:  # each env's own random stream continues where it was
-            self.envs.set_attr("np_random", rng["env_generators"])
-        print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-        return obs
 
 
 def episodes_ended(infos):
@@ -747,9 +753,8 @@ def episodes_ended(infos):
 
 
 def report_eval(returns, extra=""):
-    print(
-        f"eval/episodic_return={np.mean(returns):.2f} (std {np.std(returns):.2f} over {len(returns)} episodes)" + extra
-    )
+    n, mean, std = len(returns), np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {n} episodes){extra}")
 
 
 def load_checkpoint(path):
@@ -763,22 +768,6 @@ def load_checkpoint(path):
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
     return ckpt
-
-
-def save_checkpoint(path, state):
-    """Atomic and durable: a temp file of this process, fsync, rename, then fsync of the folder."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        os.remove(tmp) if os.path.exists(tmp) else None
-    folder = os.open(os.path.dirname(path), os.O_RDONLY)
-    os.fsync(folder)
-    os.close(folder)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ EPISODE = re.compile(r"^global_step=(\d+), (?:episodic_return|eval_return)=([-\d
 EVAL = re.compile(r"^eval/episodic_return=([-\d.e+naif]+)")
 SCORE = re.compile(r"normalized_score=([-\d.e+naif]+)")
 SPS = re.compile(r"^SPS=([\d.]+)")
+RESUMED = re.compile(r"^resumed run \S+ at global_step=(\d+)")
 PENDULUM_DATA = ["--env-id", "Pendulum-v1", "--total-timesteps", "15000", "--learning-starts", "1000"]
 HOPPER_DATA = ["--env-id", "Hopper-v5", "--total-timesteps", "30000", "--learning-starts", "5000"]
 CQL_SMALL = ["--hidden-dim", "64", "--policy-lr", "3e-4", "--q-lr", "1e-3", "--cql-alpha", "5"]
@@ -47,12 +48,39 @@ class Case:
     quick_steps: int
     setup: list = field(default_factory=list)  # a command that writes what the case reads (a Minari dataset)
     window: int = 10
+    checkpoint_every: int = 0  # long cases: periodic checkpoints, and a killed run continues where it was
 
 
 PENDULUM_SET = ["sac_continuous", *PENDULUM_DATA, "--save-dataset", "bench/pendulum-sac-replay-v0"]
 HOPPER_SET = ["sac_continuous", *HOPPER_DATA, "--save-dataset", "bench/hopper-sac-replay-v0"]
 INVPEND, PENDULUM = ["--env-id", "InvertedPendulum-v5"], ["--env-id", "Pendulum-v1"]
 BANDIT = ["--env-id", "GaussianBandit-v0", "--batch-size", "64", "--num-envs", "16", "--baseline", "mean"]
+# MinAtar (Young & Tian 2019): each game with its anchors read from the MinAtar repository's curves at 5M steps, the
+# training return averaged over the last 100 episodes: (game, DQN, AC(lambda))
+MINATAR = [("Breakout", 10, 17.5), ("SpaceInvaders", 43, 185), ("Freeway", 50, 47.5)]
+SAC_MINATAR = [
+    "--update-frequency",
+    "4",
+    "--batch-size",
+    "64",
+    "--buffer-size",
+    "100000",
+    "--learning-starts",
+    "5000",
+    "--policy-lr",
+    "3e-4",
+    "--q-lr",
+    "3e-4",
+    "--tau",
+    "0.005",
+]
+A2C_MINATAR = []  # set once a2c.py takes images
+
+
+def minatar(game):
+    return ["--env-id", f"MinAtar/{game}-v1"]
+
+
 CASES = [
     Case("sac_continuous-Pendulum", "sac_continuous", [*PENDULUM, "--learning-starts", "1000"], -250, 15000, 3000),
     Case("sac_continuous-LunarLanderContinuous", "sac_continuous", ["--env-id", "LunarLanderContinuous-v3"],
@@ -61,6 +89,8 @@ CASES = [
     Case("sac_discrete-CartPole", "sac_discrete", ["--env-id", "CartPole-v1"], 475, 50000, 10000),
     Case("sac_discrete-Acrobot", "sac_discrete", ["--env-id", "Acrobot-v1"], -100, 100000, 10000),
     Case("sac_discrete-LunarLander", "sac_discrete", ["--env-id", "LunarLander-v3"], 200, 300000, 10000),
+    *[Case(f"sac_discrete-MinAtar{game}", "sac_discrete", [*minatar(game), *SAC_MINATAR], dqn, 1_000_000, 20000,
+           window=100, checkpoint_every=100_000) for game, dqn, _ in MINATAR],
     Case("cql-Pendulum", "cql", ["--dataset-id", "bench/pendulum-sac-replay-v0", *CQL_SMALL, "--eval-freq", "500"],
          -250, 5000, 500, window=1, setup=PENDULUM_SET),
     Case("cql-Hopper", "cql", ["--dataset-id", "bench/hopper-sac-replay-v0", *CQL_SMALL, "--eval-freq", "1000"],
@@ -68,20 +98,28 @@ CASES = [
     Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000),
     Case("a2c-InvertedPendulum", "a2c", [*INVPEND, "--norm-obs", "--norm-reward", "--num-steps", "16"],
          950, 300000, 20000),
+    *[Case(f"a2c-MinAtar{game}", "a2c", [*minatar(game), *A2C_MINATAR], ac_lambda, 5_000_000, 50000, window=100,
+           checkpoint_every=500_000) for game, _, ac_lambda in MINATAR],
     Case("reinforce_gaussian-InvertedPendulum", "reinforce_gaussian", INVPEND, 950, 150000, 20000),
     Case("reinforce_gaussian-GaussianBandit", "reinforce_gaussian", BANDIT, 0.9, 12800, 3200),
 ]  # fmt: skip
 
 
 def command(case, seed, steps):
-    return [case.script + ".py", *case.args, "--total-timesteps", str(steps), "--seed", str(seed)]
+    requeue = ["--resume", "auto", "--run-name", f"seed{seed}", "--checkpoint-every", str(case.checkpoint_every)]
+    return [case.script + ".py", *case.args, "--total-timesteps", str(steps), "--seed", str(seed)] + (
+        requeue if case.checkpoint_every else []
+    )
 
 
 def parse(log):
     """Training episodes (steps, returns), the final eval, its normalized score and the run's SPS, from a log."""
     steps, returns, final, score, sps = [], [], None, None, None
     for line in log.splitlines():
-        if m := EPISODE.match(line):
+        if m := RESUMED.match(line):  # a killed run continued from its checkpoint: drop what came after that step
+            keep = [i for i, s in enumerate(steps) if s <= int(m.group(1))]
+            steps, returns = [steps[i] for i in keep], [returns[i] for i in keep]
+        elif m := EPISODE.match(line):
             steps.append(int(m.group(1)))
             returns.append(float(m.group(2)))
         elif m := EVAL.match(line):
@@ -112,7 +150,8 @@ def run_one(case, seed, steps, out_dir, env):
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(ROOT / case.script) + ".py", *command(case, seed, steps)[1:]]
     start = time.time()
-    with open(out_dir / f"seed{seed}.log", "w") as log:
+    resuming = case.checkpoint_every and (run_dir / "runs" / f"seed{seed}").exists()
+    with open(out_dir / f"seed{seed}.log", "a" if resuming else "w") as log:
         rc = subprocess.run(cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     (out_dir / f"seed{seed}.wall").write_text(f"{time.time() - start:.1f} {rc}\n")
     print(f"{case.name} seed {seed}: exit {rc}, {time.time() - start:.0f} s", flush=True)
@@ -235,7 +274,8 @@ def write_results(rows, opts, path):
             hit = [x for x in reached if x is not None]
             median = f"{np.median(hit):.0f}" if hit else "never"
             reached_text = f"{median} ({len(hit)}/{len(runs)}) >= {case.threshold:g}"
-        last10 = [r[2][-10:].mean() if len(r[2]) else np.nan for r in runs]  # sampled training returns
+        tail = max(case.window, 10)  # the last 10 episodes, or the case's window (MinAtar's anchors: 100)
+        last10 = [r[2][-tail:].mean() if len(r[2]) else np.nan for r in runs]  # sampled training returns
         per_seed = " / ".join(
             f"{'n/a' if f is None else f'{f:.1f}'} @{x or 'never'} ({t:.1f})"
             for f, x, t in zip(finals, reached, last10)

@@ -1,5 +1,6 @@
 """Tests for a2c.py: GAE math, the rollout under SAME_STEP autoreset, observation statistics in the agent and in
-checkpoints, exact resume with normalisation, a2c-specific input checks, learning."""
+checkpoints, exact resume with normalisation, image observations (encoders, storage, MinAtar, exact resume),
+a2c-specific input checks, learning."""
 
 import glob
 import os
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, parse_metric, script_env
+from conftest import ROOT, CounterEnv, parse_metric, script_env
 
 GAMMA = 0.9
 
@@ -99,7 +100,7 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
     )
     obs, _ = envs.reset(seed=0)
     T = 12
-    b, _, episodes = a2c.collect_rollout(envs, ValueOfObs(), torch.as_tensor(obs), T, "cpu")
+    b, _, episodes = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu")
     envs.close()
     # Expected trajectory of each env, written out by hand: episodes of length 3 (terminated), 5 (truncated), ...
     steps_in_ep = [0, 1, 2, 0, 1, 2, 3, 4, 0, 1, 2, 0]  # obs before each step
@@ -212,6 +213,19 @@ def test_box_with_normalisation_saves_evaluates_and_resumes_statistics(run_scrip
         assert after.count == before.count + 200  # one update per step
 
 
+def sigterm_at(a2c, step):
+    """The script's Run, with a real SIGTERM to this process (caught by the script's handler like a cluster's
+    pre-emption) when the loop reaches `step`."""
+
+    class SigtermMidway(a2c.Run):
+        def going(self):
+            if self.step == step:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().going()
+
+    return SigtermMidway
+
+
 def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys):
     """CartPole with --norm-obs --norm-reward, stopped by SIGTERM in the middle and resumed: the checkpoint (networks,
     optimizer, wrapper statistics, counters) and the final evaluation equal those of an uninterrupted run."""
@@ -232,13 +246,7 @@ def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, m
     run("straight")
     straight_out = capsys.readouterr().out
 
-    class SigtermMidway(a2c.Progress):
-        def update(self, step, **extra):
-            super().update(step, **extra)
-            if step == 512:  # a real signal, caught by the script's handler like a cluster's pre-emption
-                os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(a2c, "Progress", SigtermMidway)
+    monkeypatch.setattr(a2c, "Run", sigterm_at(a2c, 512))
     with pytest.raises(SystemExit) as stopped:
         run("stopped")
     assert stopped.value.code == 128 + signal.SIGTERM
@@ -291,23 +299,121 @@ def test_reported_returns_are_raw_under_reward_normalisation(run_script):
     assert returns and all(r < -300 for r in returns)
 
 
+# ----------------------------------------------------------------------------------------------------- images
+# conftest's TinyGrid-v0 (6x6x2 bool, channels last, like MinAtar) and TinyFrames-v0 (2x40x40 uint8, channels first):
+# 3 actions, episodes of 8 steps
+@pytest.mark.parametrize(
+    "env_id, dtype, convs, features",
+    [
+        ("TinyGrid-v0", torch.bool, [(2, 16, 3, 1)], 128),  # under 36 pixels: MinAtar's network
+        ("TinyFrames-v0", torch.uint8, [(2, 32, 8, 4), (32, 64, 4, 2), (64, 64, 3, 1)], 512),  # 40 >= 36: Nature DQN's
+    ],
+)
+def test_images_get_one_shared_encoder_and_stay_in_their_dtype(load_script, env_id, dtype, convs, features):
+    a2c = load_script("a2c")
+    obs_space, act_space = a2c.check_env(env_id)
+    torch.manual_seed(0)
+    agent = a2c.Agent(obs_space, act_space, hidden_dim=7, shared_torso=False)  # images share a torso regardless
+    assert isinstance(agent.torso, a2c.ImageEncoder) and agent.torso.features == features
+    layers = [m for m in agent.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0]) for m in layers] == convs
+    assert agent.actor.in_features == agent.critic.in_features == features  # the two heads sit on the encoder
+    for head, std in ((agent.actor, 0.01), (agent.critic, 1.0)):  # orthogonal rows of norm std, zero bias
+        w = head.weight.detach().double()
+        torch.testing.assert_close(w @ w.T, std**2 * torch.eye(len(w), dtype=torch.float64), rtol=1e-5, atol=1e-9)
+        assert not head.bias.any()
+    assert "obs_mean" not in agent.state_dict()  # no observation statistics: images are never normalised
+
+    envs = gym.vector.SyncVectorEnv(
+        [a2c.make_env(env_id, i, False, "x") for i in range(2)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    obs, _ = envs.reset(seed=0)
+    first = obs.copy()
+    rollout, _, episodes = a2c.collect_rollout(envs, agent, obs, 10, "cpu")
+    envs.close()
+    assert rollout["obs"].dtype == dtype and rollout["obs"].shape == (10, 2, *obs_space.shape)
+    assert torch.equal(rollout["obs"][0], torch.as_tensor(first))  # stored as they came, not converted to float
+    assert [(t, length) for t, _, _, length in episodes] == [(7, 8), (7, 8)]  # one 8-step episode per env
+    assert rollout["dones"][7].tolist() == [1.0, 1.0] and rollout["terminated"].sum() == 0  # truncated
+    assert a2c.evaluate(agent, env_id, 1, 0, "cpu") == a2c.evaluate(agent, env_id, 1, 0, "cpu")
+
+
+def test_image_env_runs_end_to_end(run_script):
+    """As a user runs it, with a "module:Env-v0" id."""
+    flags = ["--env-id", "conftest:TinyFrames-v0", "--total-timesteps", 320, "--num-envs", 2, "--eval-episodes", 2]
+    proc = run_script("a2c", *flags, env={"PYTHONPATH": str(ROOT / "tests")})
+    assert "(updates: 20)" in proc.stdout and proc.stderr.strip() == "", proc.stderr[-2000:]
+    assert set(parse_metric(proc.stdout, "episodic_length")) == {8.0}
+    assert len(parse_metric(proc.stdout, "episodic_length")) == 320 // 8
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+
+
+def test_sigterm_and_resume_with_images_is_exact(load_script, tmp_path, monkeypatch, capsys):
+    """The bool grid env, stopped by SIGTERM in the middle and resumed, ends like an uninterrupted run."""
+    a2c = load_script("a2c")
+    flags = dict(env_id="TinyGrid-v0", total_timesteps=320, num_envs=2, save_model=True, exp_name="run", cuda=False)
+
+    def run(where, **extra):
+        (tmp_path / where).mkdir(exist_ok=True)
+        monkeypatch.chdir(tmp_path / where)
+        a2c.main(a2c.Args(**flags, **extra, eval_episodes=2))
+        (path,) = glob.glob(str(tmp_path / where / "runs" / "*" / "run.pt"))
+        return path, [line for line in capsys.readouterr().out.splitlines() if line.startswith("eval/")]
+
+    straight, straight_eval = run("straight")
+    monkeypatch.setattr(a2c, "Run", sigterm_at(a2c, 128))
+    with pytest.raises(SystemExit) as stopped:
+        run("stopped")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM at global_step=128" in capsys.readouterr().out
+    monkeypatch.undo()
+    (path,) = glob.glob(str(tmp_path / "stopped" / "runs" / "*" / "run.pt"))
+    resumed, resumed_eval = run("stopped", resume=path)
+    assert resumed_eval == straight_eval and len(straight_eval) == 1
+    a, b = (torch.load(p, weights_only=False) for p in (straight, resumed))
+    assert a["counters"] == b["counters"] and np.array_equal(a["obs"], b["obs"]) and a["obs"].dtype == bool
+    for part in ("agent", "optimizer"):
+        torch.testing.assert_close(a[part], b[part], rtol=0, atol=0)
+
+
+def test_minatar_breakout_runs_out_of_the_box_without_warnings(run_script):
+    proc = run_script("a2c", "--env-id", "MinAtar/Breakout-v1", "--total-timesteps", 320, "--eval-episodes", 1)
+    assert "seaborn" not in proc.stderr and proc.stderr.strip() == "", proc.stderr[-2000:]
+    assert proc.stdout.startswith("a2c.py: MinAtar/Breakout-v1 on ")
+    assert re.search(r"^global_step=\d+, episodic_return=\S+, episodic_length=\d+$", proc.stdout, re.M)
+    assert len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
+
+
 # ------------------------------------------------------------------------------------------------------ input
+class MatrixObsEnv(CounterEnv):
+    observation_space = gym.spaces.Box(-1, 1, (3, 4), np.float32)  # rank 2: neither a vector nor an image
+
+
+gym.register("MatrixObs-v0", entry_point=MatrixObsEnv, kwargs={"discrete": True})
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         (dict(env_id="Blackjack-v1"), "needs a flat Box observation space"),
-        (dict(env_id="CarRacing-v3"), "needs a flat Box observation space"),
+        (dict(env_id="MatrixObs-v0"), "needs a flat Box observation space"),
         (dict(total_timesteps=10), "--total-timesteps 10 < one rollout of 64 steps"),
         (dict(gae_lambda=1.5), "--gae-lambda must be in [0, 1]"),
         (dict(max_grad_norm=0.0), "--max-grad-norm must be > 0"),
+        (dict(seed=-1), "--seed must be in [0, 2**32) (got -1)"),
+        (dict(hidden_dim=0), "--hidden-dim must be >= 1 (got 0)"),
+        (dict(learning_rate=0.0), "--learning-rate must be > 0 (got 0.0)"),
+        (dict(env_id="TinyGrid-v0", norm_obs=True), "--norm-obs is for vector observations; TinyGrid-v0 gives images"),
     ],
 )
-def test_bad_input_one_sentence(load_script, kwargs, message):
+def test_bad_input_one_sentence(load_script, tmp_path, monkeypatch, kwargs, message):
+    """In-process through main (a subprocess each would cost seconds); nothing is written before the refusal."""
     a2c = load_script("a2c")
-    args = a2c.Args(**kwargs)
-    with pytest.raises(SystemExit, match=re.escape(message)):
-        a2c.validate(args)
-        a2c.check_env(args.env_id)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        a2c.main(a2c.Args(**kwargs, track=True, save_model=True))
+    assert isinstance(exc.value.code, str) and exc.value.code.startswith("a2c.py") and message in exc.value.code
+    assert os.listdir(tmp_path) == []
 
 
 # --------------------------------------------------------------------------------------------------- learning

@@ -4,6 +4,7 @@ offline script has (a missing dataset, evaluation that leaves training alone), a
 import glob
 import math
 import os
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -308,6 +309,41 @@ def test_no_dataset_and_no_network_fails_fast_with_one_sentence(run_script, mina
     (line,) = proc.stderr.strip().splitlines()
     assert "dataset 'mujoco/hopper/medium-v0' is not in" in line and "127.0.0.1 is unreachable" in line
     assert "`minari download mujoco/hopper/medium-v0`" in line and "sac_continuous.py --env-id" in line
+
+
+@pytest.mark.parametrize("damaged", ["main_data.hdf5", "metadata.json"])
+def test_damaged_dataset_file_gives_one_sentence(run_script, minari_path, damaged):
+    """A download or a write cut short (issue 23): a truncated file in the dataset's folder ends the run with one
+    sentence naming the dataset and what to do, not a traceback from h5py or minari."""
+    write_dataset("test/damaged-v0", "Pendulum-v1", gaussian_episodes("Pendulum-v1", 1, 1.0))
+    (path,) = glob.glob(str(minari_path / "test" / "damaged-v0" / "**" / damaged), recursive=True)
+    os.truncate(path, os.path.getsize(path) // 2)
+    proc = run_script("cql", "--dataset-id", "test/damaged-v0", "--no-download", check=False,
+                      env={"MINARI_DATASETS_PATH": str(minari_path)})  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("cql.py: dataset 'test/damaged-v0' could not be read (") and "delete that folder" in line
+    assert not os.path.exists(run_script.cwd / "runs")
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("hidden_dim", 0, "--hidden-dim must be >= 1"),
+        ("q_lr", 0.0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+        ("alpha_lr", float("nan"), "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+        ("seed", -1, "--seed must be in [0, 2**32)"),
+        ("cql_alpha", float("nan"), "--cql-alpha must be >= 0"),
+        ("cql_temp", 0.0, "--cql-temp must be > 0"),
+        ("cql_target_action_gap", float("inf"), "--cql-target-action-gap must be a finite number"),
+        ("bc_steps", -1, "--bc-steps must be >= 0"),
+        ("eval_freq", -1, "--eval-freq must be >= 0"),
+    ],
+)
+def test_validate_rejects_out_of_range_flags(load_script, flag, value, message):
+    cql = load_script("cql")
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        cql.validate(cql.Args(**{flag: value}))
 
 
 def test_discrete_action_dataset_is_refused(load_script, minari_path):

@@ -1,15 +1,22 @@
 """reinforce_gaussian.py: returns-to-go, GAE and Psi by hand (termination vs truncation), the Gaussian log-prob and
-pseudo-loss gradient analytically, batches of whole episodes, the bandit, and bandit convergence."""
+pseudo-loss gradient analytically, batches of whole episodes, the bandit, bandit convergence, the flag checks, a
+SIGTERM to the process group with --async-envs, and an exact requeue after kill -9 on MuJoCo."""
 
+import glob
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from conftest import parse_metric
+from conftest import ROOT, parse_metric, script_env
 
 SCRIPT = "reinforce_gaussian"
 GAMMA, LAM = 0.9, 0.8
@@ -184,7 +191,15 @@ def test_collect_batch_keeps_whole_real_episodes(load_script):
     actor = m.Actor(2, envs.single_action_space, 8)
     args = m.Args(num_envs=num_envs, batch_size=batch_size)
     obs, _ = envs.reset(seed=0)
-    batch, step, finished = m.collect_batch(envs, actor, obs, args, "cpu", m.Progress(1000, 100), 100)
+
+    class Run:  # what collect_batch needs of the script's Run: the global step, and where episodes go
+        step, finished = 100, []
+
+        def episode(self, step, episode_return, length):
+            self.finished.append((step, episode_return, length))
+
+    batch, step = m.collect_batch(envs, actor, obs, args, "cpu", Run())
+    finished = Run.finished
     envs.close()
     assert len(batch.rewards) >= batch_size and len(batch.obs) == len(batch.actions) == len(batch.ends)
     assert (step - 100) % num_envs == 0 and step - 100 >= len(batch.rewards)
@@ -261,3 +276,78 @@ def test_bandit_mu_converges_to_tau_and_sigma_shrinks(run_script):
     _, mu, sigma, tau = map(float, lines[-1])
     assert abs(mu - tau) < 0.05 * 2.0, lines[-1]  # 5% of the action range [-1, 1]
     assert sigma < math.exp(-0.5), lines[-1]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--hidden-dim", 0], "--hidden-dim must be >= 1 (got 0)"),
+        (["--learning-rate", 0], "--learning-rate and --vf-learning-rate must be > 0"),
+        (["--vf-learning-rate", -1e-3], "--learning-rate and --vf-learning-rate must be > 0"),
+        (["--seed", -1], "--seed must be in [0, 2**32) (got -1)"),
+        (["--seed", 2**32], "--seed must be in [0, 2**32) (got 4294967296)"),
+    ],
+)
+def test_bad_flags_get_one_sentence_and_write_nothing(run_script, flags, message):
+    proc = run_script(SCRIPT, "--env-id", "Pendulum-v1", *flags, check=False, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"reinforce_gaussian.py: {message}"
+    assert not os.listdir(run_script.cwd), "a rejected run wrote files"
+
+
+def test_sigterm_to_the_process_group_stops_async_envs_cleanly(tmp_path):
+    """A cluster's pre-emption (or Ctrl-C) reaches the env subprocesses too: they must leave the stop to the main
+    process, which saves a checkpoint and exits 143, instead of dying under it."""
+    flags = ["--env-id", "Pendulum-v1", "--async-envs", "--num-envs", 2, "--batch-size", 400, "--save-model"]
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / f"{SCRIPT}.py"), *map(str, flags), "--total-timesteps", "200000"],
+        cwd=tmp_path,
+        env=script_env(),
+        start_new_session=True,  # its own process group: the signal below reaches the script and its env workers
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:
+        if line.startswith("global_step="):
+            os.killpg(proc.pid, signal.SIGTERM)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "stopped by SIGTERM" in out and "Traceback" not in err, err[-2000:]
+    (path,) = glob.glob(str(tmp_path / "runs" / "*" / f"{SCRIPT}.pt"))
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["script"] == f"{SCRIPT}.py" and 0 < ckpt["counters"]["global_step"] < 200_000
+
+
+def test_requeue_after_kill_9_on_mujoco_equals_an_uninterrupted_run(tmp_path):
+    """MuJoCo envs cannot be pickled, but every batch starts with an unseeded reset: with each env's own generator
+    restored, a requeue (kill -9 after the first checkpoint, then the identical command) continues bit for bit."""
+    flags = ["--env-id", "InvertedPendulum-v5", "--total-timesteps", 6000, "--batch-size", 1000]
+    flags += ["--checkpoint-every", 2000, "--resume", "auto", "--run-name", "req", "--hidden-dim", 16]
+    args = [sys.executable, str(ROOT / f"{SCRIPT}.py"), *map(str, flags), "--eval-episodes", "2"]
+    straight, requeued = tmp_path / "straight", tmp_path / "requeued"
+    straight.mkdir(), requeued.mkdir()
+    full = subprocess.run(args, cwd=straight, env=script_env(), capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    path = requeued / "runs" / "req" / f"{SCRIPT}.pt"
+    proc = subprocess.Popen(args, cwd=requeued, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not path.exists() and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    killed_at = torch.load(path, weights_only=False)["counters"]["global_step"]
+    assert 2000 <= killed_at < 6000, f"the kill came too late to test anything (step {killed_at})"
+    again = subprocess.run(args, cwd=requeued, env=script_env(), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    first_episode = re.search(r"^global_step=(\d+),", again.stdout, re.M)
+    assert first_episode and int(first_episode.group(1)) > killed_at, "the requeued run did not continue"
+
+    eval_line = lambda out: [line for line in out.splitlines() if line.startswith("eval/")]  # noqa: E731
+    assert eval_line(again.stdout) == eval_line(full.stdout) and len(eval_line(full.stdout)) == 1
+    a = torch.load(straight / "runs" / "req" / f"{SCRIPT}.pt", weights_only=False)
+    b = torch.load(path, weights_only=False)
+    assert a["counters"]["global_step"] == b["counters"]["global_step"] >= 6000
+    for part in ("actor", "actor_optimizer", "critic", "critic_optimizer"):
+        torch.testing.assert_close(a[part], b[part], rtol=0, atol=0, msg=part)
