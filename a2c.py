@@ -546,10 +546,9 @@ def sync_obs_stats(agent, envs, args):
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
 # flags that may change on --resume: run management, and settings that change the speed but not the results
-RESUMABLE = set(
-    "resume run_name total_timesteps track wandb_project_name wandb_entity save_model checkpoint_every "
-    "save_buffer eval_episodes eval_checkpoint cuda threads compile cudagraphs".split()
-)
+RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
+RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
+RESUMABLE |= {"cudagraphs"}
 
 
 def parse_args(argv=None):
@@ -557,8 +556,7 @@ def parse_args(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(Args) if f.type is bool}
     for i, arg in enumerate(argv):
-        flag, _, value = arg.partition("=")
-        flag = flag.replace("_", "-")  # tyro takes --save_model as well as --save-model
+        flag, value = arg.partition("=")[0].replace("_", "-"), arg.partition("=")[2]  # tyro takes --save_model too
         if flag in flags and value.lower() in ("true", "false"):
             argv[i] = flag if value.lower() == "true" else "--no-" + flag[2:]
     return tyro.cli(Args, args=argv)
@@ -568,37 +566,31 @@ class Run:
     """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
     def __init__(self, args, label):
-        self.args, self.label = args, label
+        self.args, self.label, self.step, self.updates = args, label, 0, 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
         self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
         stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
         self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
         path = f"runs/{self.name}/{args.exp_name}.pt"
-        resume = path if args.resume == "auto" else args.resume
-        self.ckpt = self.load_resume(resume) if resume and (args.resume != "auto" or os.path.exists(path)) else None
-        self.name = self.ckpt["run_name"] if self.ckpt else self.name
+        resume = (path if os.path.exists(path) else None) if args.resume == "auto" else args.resume
+        self.ckpt = load_checkpoint(resume) if resume else None
+        if self.ckpt:  # the flags it was trained with; a flag added since then had its default
+            self.ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **self.ckpt["args"]}
+            changed = [k for k, v in vars(args).items() if k not in RESUMABLE and self.ckpt["args"][k] != v]
+            was = ", ".join(f"--{k.replace('_', '-')} {self.ckpt['args'][k]} (now {getattr(args, k)})" for k in changed)
+            if changed:
+                raise SystemExit(f"{SCRIPT}: {resume} was trained with {was}: resume with the original flags")
+            self.name = self.ckpt["run_name"]
         self.path = f"runs/{self.name}/{args.exp_name}.pt"
         try:  # one sentence now, rather than a lost run at the first save
             os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
             tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
         except OSError as e:
             raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
-        random.seed(args.seed)
-        np.random.seed(args.seed)
-        torch.manual_seed(args.seed)
+        random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
         torch.backends.cudnn.deterministic = args.torch_deterministic
         torch.set_num_threads(args.threads or torch.get_num_threads())
-        self.step = self.updates = 0
-        self.wandb = self.wandb_id = self.envs = self.signum = None
-
-    def load_resume(self, path):
-        ckpt = load_checkpoint(path)  # a flag that a checkpoint lacks had its default
-        ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **ckpt["args"]}
-        changed = [k for k, v in vars(self.args).items() if k not in RESUMABLE and ckpt["args"][k] != v]
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'][k]} (now {getattr(self.args, k)})" for k in changed)
-        if changed:
-            raise SystemExit(f"{SCRIPT}: {path} was trained with {was}: resume with the original flags")
-        return ckpt
 
     def start(self, envs, saved, state=dict, total=None, **header):
         """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
@@ -607,33 +599,25 @@ class Run:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
         obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
-        if envs is not None:
-            envs.action_space.seed(self.args.seed)
+        envs.action_space.seed(self.args.seed) if envs is not None else None
         if self.ckpt:
-            optional = (
-                set() if self.ckpt["args"].get("save_buffer", True) else {"rb"}
-            )  # refilled before the updates resume
+            optional = {"rb"} if not self.ckpt["args"].get("save_buffer", True) else set()  # refilled before updates
             missing = [k for k in saved if k not in self.ckpt and k not in optional]
             if missing:
                 raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
             for key in [k for k in saved if k in self.ckpt]:
                 (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
-            counters = self.ckpt["counters"]
+            counters, rng = self.ckpt["counters"], self.ckpt["rng"]
             self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
-            self.updates = counters.get("updates", counters.get("update", 0))  # "update" in older checkpoints
-            rng = self.ckpt["rng"]
-            random.setstate(rng["python"])
-            np.random.set_state(rng["numpy"])
-            torch.set_rng_state(rng["torch"])
+            self.updates = counters.get("updates", counters.get("update"))  # "update" in older checkpoints
+            random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
             for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
                 torch.cuda.set_rng_state(cuda_state, i)
-            if envs is not None:
+            if envs is not None:  # the action space's generator and each env's own continue where they were
                 envs.action_space.np_random.bit_generator.state = rng["action_space"]
-                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))  # each env's own
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))
             if envs is not None and self.ckpt["envs"] is not None:
                 envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
-            elif envs is not None:
-                print(f"{SCRIPT}: this env cannot be pickled: episodes in progress restart", file=sys.stderr)
         if self.args.track:
             import wandb
 
@@ -642,20 +626,22 @@ class Run:
             self.wandb, self.wandb_id = wandb, wandb.run.id
         more = "".join(f", {k} {v}" for k, v in header.items())
         print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
-        if self.ckpt:  # the benchmark drops the lines a killed run printed after this step
-            print(f"resumed run {self.name} at global_step={self.step}")
-        self.start_step, self.start_time, self.saved_at = self.step, time.time(), self.step
-        self.marks = [(self.start_time, self.step)]
-        self.last_return, self.printed = "-", 0.0
+        if self.ckpt:  # the benchmark drops the lines that a killed run printed after this step
+            restart = "" if envs is None or self.ckpt["envs"] else " (this env does not pickle: its episodes restart)"
+            print(f"resumed run {self.name} at global_step={self.step}{restart}")
+        self.start_step, self.start_time, self.saved_at, self.last_return = self.step, time.time(), self.step, "-"
+        self.printed = 0.0
         self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
         return obs
 
     def episode(self, step, episode_return, length):
         self.last_return = f"{episode_return:.1f}"
         line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
-        if self.bar is None or time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
+        if self.bar is None:
+            print(line)
+        elif time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
-            print(line) if self.bar is None else self.bar.write(line)
+            self.bar.write(line)
         if self.wandb:
             self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
@@ -664,10 +650,8 @@ class Run:
             if not math.isfinite(value):  # stop, naming the loss and the step
                 self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
         if self.wandb:
-            self.wandb.log({**metrics, "charts/SPS": self.sps()}, step=self.step)
-
-    def sps(self):
-        return (self.step - self.start_step) / max(time.time() - self.start_time, 1e-9)
+            sps = (self.step - self.start_step) / (time.time() - self.start_time)
+            self.wandb.log({**metrics, "charts/SPS": sps}, step=self.step)
 
     def going(self):
         """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
@@ -677,9 +661,8 @@ class Run:
         if self.bar is not None:
             self.bar.update(self.step - self.bar.n)
             self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
-        elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, self.step)]
-            sps = (self.step - self.marks[0][1]) / max(now - self.marks[0][0], 1e-9)
+        elif now - self.printed >= 5:
+            self.printed, sps = now, (self.step - self.start_step) / max(now - self.start_time, 1e-9)
             eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
             done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
             print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
@@ -688,7 +671,7 @@ class Run:
     def finish(self, wrap_up):
         """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
         self.bar.close() if self.bar is not None else None
-        print(f"SPS={self.sps():.1f} (updates: {self.updates})")
+        print(f"SPS={(self.step - self.start_step) / (time.time() - self.start_time):.1f} (updates: {self.updates})")
         if self.saving:
             self.save(final=True)
             print(f"checkpoint saved to {self.path}")
@@ -699,18 +682,16 @@ class Run:
             sys.exit(128 + self.signum)
         result = wrap_up()
         returns, extra = result if isinstance(result, tuple) else (result, "")
-        if returns:
-            report_eval(returns, extra)
+        report_eval(returns, extra) if returns else None
         if returns and self.wandb:
             self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
         self.close(0)
 
     def close(self, exit_code, message=None):
         self.envs.close() if self.envs is not None else None
-        if self.wandb is not None:
-            for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")):  # none without --capture-video
-                self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
-            self.wandb.finish(exit_code=exit_code)
+        for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")) if self.wandb else []:
+            self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+        self.wandb.finish(exit_code=exit_code) if self.wandb else None
         if message:
             raise SystemExit(f"{SCRIPT}: {message}")
 
@@ -749,23 +730,21 @@ class Run:
             print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-def episodes_ended(infos):
-    """(env index, return, length) of each episode that ended in this vector step (RecordEpisodeStatistics)."""
+def episodes_ended(infos):  # (env index, return, length) of each episode that ended in this vector step
     ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
     return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
 
 
 def report_eval(returns, extra=""):
-    n, mean, std = len(returns), np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {n} episodes){extra}")
+    mean, std = np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
 
 
-def load_checkpoint(path):
-    """A checkpoint written by this script, or one sentence saying why the file is not one."""
-    if not os.path.isfile(path):
-        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model")
+def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model") from None
     except Exception as e:  # a truncated file, or not a torch file at all
         raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:

@@ -23,8 +23,10 @@ import math
 import os
 import pickle
 import random
+import shutil
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,6 +42,7 @@ import tyro
 from tqdm import tqdm
 
 SCRIPT = "sac_continuous.py"
+NAN_HINT = "Try a lower --q-lr or --policy-lr."
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
@@ -71,7 +74,10 @@ class Args:
     save_buffer: bool = True
     """include the replay buffer in checkpoints, so that --resume continues exactly (--no-save-buffer for huge ones)"""
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (give the same flags as the original command)"""
+    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    run_name: Optional[str] = None
+    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, without __TIME)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
@@ -134,61 +140,6 @@ def make_env(env_id, idx, capture_video, run_name):
     return thunk
 
 
-def check_env(env_id):
-    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
-    if env_id not in gym.registry:
-        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
-    quiet_third_party(env_id)
-    env = gym.make(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
-    if not isinstance(act_space, gym.spaces.Box):
-        raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
-    if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
-        raise SystemExit(f"{SCRIPT} squashes actions into finite bounds; {env_id} has {act_space}: bound them")
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
-    return obs_space, act_space
-
-
-def validate(args):
-    """Reject nonsensical hyperparameters before anything is written."""
-    problems = [
-        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
-        (args.cudagraphs and not args.compile, "--cudagraphs works through torch.compile: add --compile"),
-        (args.cudagraphs and not (args.cuda and torch.cuda.is_available()), "--cudagraphs needs a CUDA device"),
-        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
-        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
-        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
-        (min(args.policy_frequency, args.target_network_frequency) < 1, "--policy-frequency etc. must be >= 1"),
-        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
-        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
-        (args.alpha < 0 or args.alpha_init <= 0, "--alpha must be >= 0 and --alpha-init > 0"),
-        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-        (args.dataset_kind == "policy" and args.dataset_episodes < 1, "--dataset-episodes must be >= 1"),
-    ]
-    for bad, message in problems:
-        if bad:
-            raise SystemExit(f"{SCRIPT}: {message}")
-    if args.save_dataset:
-        try:
-            import minari
-        except ImportError:
-            raise SystemExit(
-                f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py"
-            ) from None
-        try:
-            minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
-        except ValueError:
-            raise SystemExit(
-                f"{SCRIPT}: --save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
-            ) from None
-        if args.save_dataset in minari.list_local_datasets():
-            raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
-
-
 class Actor(nn.Module):
     """Gaussian policy squashed by tanh, then scaled affinely into the action bounds [low, high]."""
 
@@ -214,9 +165,8 @@ class Actor(nn.Module):
         mean, log_std = self(obs)
         normal = torch.distributions.Normal(mean, log_std.exp())
         u = normal.rsample()  # gradients flow into mean and std
-        return torch.tanh(u) * self.action_scale + self.action_bias, squashed_log_prob(
-            normal.log_prob(u), u, self.action_scale
-        )
+        action = torch.tanh(u) * self.action_scale + self.action_bias
+        return action, squashed_log_prob(normal.log_prob(u), u, self.action_scale)
 
     def act(self, obs):
         """The deterministic action tanh(mean); it draws no random numbers."""
@@ -262,11 +212,9 @@ class TwinQ(nn.Module):
 
 
 class ReplayBuffer:
-    """Preallocated ring buffer of real transitions (s, a, r, s', terminated, truncated).
-
-    s' is always the true successor of s in the same episode (the final observation when the episode ended), so a
-    stored transition never spans two episodes. Rows are added num_envs at a time, env 0 first.
-    """
+    """Preallocated ring buffer of real transitions (s, a, r, s', terminated, truncated). s' is the true successor of
+    s in the same episode (the final observation when the episode ended), so a stored transition never spans two
+    episodes. Rows are added num_envs at a time, env 0 first."""
 
     FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
 
@@ -275,6 +223,10 @@ class ReplayBuffer:
         shapes = ((obs_dim,), (obs_dim,), (act_dim,), (), (), ())
         for name, shape in zip(self.FIELDS, shapes):
             setattr(self, name, torch.zeros((size, *shape), device=device))
+
+    @staticmethod
+    def nbytes(size, obs_dim, act_dim):
+        return size * 4 * (2 * obs_dim + act_dim + 3)  # float32 rows
 
     def __len__(self):
         return self.size if self.full else self.pos
@@ -292,13 +244,9 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
     def state_dict(self):
-        n = len(self)
-        return {
-            "pos": self.pos,
-            "full": self.full,
-            "added": self.added,
-            **{k: getattr(self, k)[:n] for k in self.FIELDS},
-        }
+        n = len(self)  # clone: torch.save of a slice would write the whole preallocated storage
+        fields = {k: getattr(self, k)[:n].clone() for k in self.FIELDS}
+        return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
 
     def load_state_dict(self, state):
         self.pos, self.full, self.added = state["pos"], state["full"], state["added"]
@@ -338,21 +286,197 @@ def critic_step(qf, qf_target, actor, alpha, batch, gamma, q_optimizer):
     return qf_loss.detach()
 
 
-def actor_step(actor, qf, log_alpha, alpha, obs, target_entropy, optimizers):
-    """One gradient step of the actor, then of the temperature when it is tuned (optimizers[1] is not None).
-    Returns the two losses and the new alpha, as tensors."""
-    actor_optimizer, a_optimizer = optimizers
+def actor_step(actor, qf, log_alpha, alpha, obs, target_entropy, actor_optimizer, a_optimizer):
+    """One gradient step of the actor, then one of log(alpha) when it is tuned (a_optimizer is not None).
+    Returns the two losses as tensors (None for alpha's when it is not tuned)."""
     pi_loss, log_prob = actor_loss(actor, qf, alpha, obs)
     actor_optimizer.zero_grad(set_to_none=True)
     pi_loss.backward()
     actor_optimizer.step()
     if a_optimizer is None:
-        return pi_loss.detach(), None, alpha
+        return pi_loss.detach(), None
     a_loss = alpha_loss(log_alpha, log_prob, target_entropy)
     a_optimizer.zero_grad(set_to_none=True)
     a_loss.backward()
     a_optimizer.step()
-    return pi_loss.detach(), a_loss.detach(), log_alpha.detach().exp()
+    return pi_loss.detach(), a_loss.detach()
+
+
+def update(batch, actor, qf, qf_target, log_alpha, alpha, optimizers, steps, args, updates):
+    """Gradient step number `updates`: the critics; every --policy-frequency steps that many actor (and alpha) steps;
+    every --target-network-frequency steps the Polyak step. `steps`: the (compiled) critic and actor steps."""
+    (critic_update, actor_update), (q_optimizer, actor_optimizer, a_optimizer) = steps, optimizers
+    target_entropy = -float(actor.action_scale.numel())  # 1812.05905 section 5: the heuristic -dim(A)
+    # every compiled output is cloned at once: a CUDA graph overwrites its outputs when it runs again
+    qf_loss = critic_update(qf, qf_target, actor, alpha, batch, args.gamma, q_optimizer).clone()
+    pi_loss = a_loss = None
+    if updates % args.policy_frequency == 0:
+        qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
+        for _ in range(args.policy_frequency):  # compensate for the delay, as in CleanRL / TD3
+            losses = actor_update(actor, qf, log_alpha, alpha, batch[0], target_entropy, actor_optimizer, a_optimizer)
+            pi_loss, a_loss = (loss if loss is None else loss.clone() for loss in losses)
+            if a_optimizer is not None:  # alpha is an input of both steps, written here, outside them
+                alpha.copy_(log_alpha.detach().exp())
+        qf.requires_grad_(True)
+    if updates % args.target_network_frequency == 0:
+        with torch.no_grad():
+            for target, online in zip(qf_target.parameters(), qf.parameters()):
+                target.lerp_(online, args.tau)  # Polyak: target += tau * (online - target)
+    return qf_loss, pi_loss, a_loss
+
+
+def main(args):
+    if args.eval_checkpoint:
+        return run_evaluation_only(args)
+    obs_space, act_space = check_env(args.env_id)
+    validate(args, obs_space, act_space)
+    run = Run(args, args.env_id)
+    device = run.device
+    if args.compile and device.type == "cpu":
+        print(f"{SCRIPT}: note: --compile on CPU measured slower than eager here; it is meant for CUDA")
+    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
+    # is already the next episode's first, so every step yields one real transition per env.
+    envs = gym.vector.SyncVectorEnv(
+        [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    obs_dim, act_dim = obs_space.shape[0], int(np.prod(act_space.shape))
+    actor = Actor(obs_dim, act_space, args.hidden_dim).to(device)
+    qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
+    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
+    qf_target.load_state_dict(qf.state_dict())
+    alpha0 = args.alpha_init if args.autotune else args.alpha
+    log_alpha = torch.tensor(alpha0, device=device).log().requires_grad_(args.autotune)
+    # fused Adam: one kernel for all the parameters of an optimizer
+    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True)
+    actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
+    a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
+    optimizers = q_optimizer, actor_optimizer, a_optimizer if args.autotune else None
+    rb = ReplayBuffer(args.buffer_size, obs_dim, act_dim, device)
+    steps = critic_step, actor_step
+    if args.compile:  # the two step functions, not the loop logic around them; "reduce-overhead": CUDA graphs too
+        steps = tuple(torch.compile(step, mode="reduce-overhead" if args.cudagraphs else None) for step in steps)
+    saved = dict(actor=actor, qf=qf, qf_target=qf_target, q_optimizer=q_optimizer, actor_optimizer=actor_optimizer)
+    saved.update(a_optimizer=a_optimizer, rb=rb, log_alpha=log_alpha)
+    lr = f"{args.policy_lr}/{args.q_lr}"
+    obs = run.start(envs, saved, lambda: {"obs": obs, "alpha": alpha.cpu()}, batch=args.batch_size, lr=lr, alpha=alpha0)
+    alpha = log_alpha.detach().exp()  # the temperature the losses read, rewritten in place after each alpha step
+
+    while run.going():
+        if run.step < args.learning_starts:
+            actions = envs.action_space.sample()
+        else:
+            with torch.no_grad():
+                actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
+            actions = actions.cpu().numpy()
+        next_obs, rewards, terminations, truncations, infos = envs.step(actions)
+        run.step += args.num_envs
+        real_next_obs = next_obs.copy()  # an ended env's next_obs is the next episode's first: use final_obs
+        for i in np.flatnonzero(infos.get("_final_obs", [])):
+            real_next_obs[i] = infos["final_obs"][i]
+        for _, episode_return, length in episodes_ended(infos):
+            run.episode(run.step, episode_return, length)
+        rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
+        obs = next_obs
+
+        if rb.added > args.learning_starts:  # a resume without the buffer refills it first
+            run.updates += 1
+            batch = rb.sample(args.batch_size)
+            qf_loss, pi_loss, a_loss = update(
+                batch, actor, qf, qf_target, log_alpha, alpha, optimizers, steps, args, run.updates
+            )
+            # the only host reads of the losses: at the first actor step of every 100 updates
+            if run.updates % args.policy_frequency == 0 and run.updates % 100 < args.policy_frequency:
+                metrics = {"losses/qf_loss": qf_loss, "losses/actor_loss": pi_loss, "losses/alpha": alpha}
+                metrics.update({"losses/alpha_loss": a_loss} if args.autotune else {})
+                run.log({name: value.item() for name, value in metrics.items()})
+
+    def wrap_up():
+        save_minari_dataset(args, rb, actor, device) if args.save_dataset else None
+        return evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device)
+
+    run.finish(wrap_up)
+
+
+def check_env(env_id):
+    """Fail with one clear sentence if this script cannot handle env_id; return the env's spaces."""
+    if env_id not in gym.registry:
+        raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
+    quiet_third_party(env_id)
+    env = gym.make(env_id)
+    obs_space, act_space = env.observation_space, env.action_space
+    env.close()
+    if not isinstance(act_space, gym.spaces.Box):
+        raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
+    if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
+        raise SystemExit(f"{SCRIPT} squashes actions into finite bounds; {env_id} has {act_space}: bound them")
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it")
+    return obs_space, act_space
+
+
+def validate(args, obs_space, act_space):
+    """Reject nonsensical hyperparameters before anything is written."""
+    problems = [
+        (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
+        (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
+        (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
+        (args.cudagraphs and not args.compile, "--cudagraphs works through torch.compile: add --compile"),
+        (args.cudagraphs and not (args.cuda and torch.cuda.is_available()), "--cudagraphs needs a CUDA device"),
+        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
+        (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
+        (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
+        (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),
+        (args.learning_starts < 0, f"--learning-starts must be >= 0 (got {args.learning_starts})"),
+        (min(args.policy_frequency, args.target_network_frequency) < 1, "--policy-frequency etc. must be >= 1"),
+        (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
+        (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
+        (not min(args.policy_lr, args.q_lr) > 0, "--policy-lr and --q-lr must be > 0"),
+        (args.alpha < 0 or args.alpha_init <= 0, "--alpha must be >= 0 and --alpha-init > 0"),
+        (args.dataset_kind == "policy" and args.dataset_episodes < 1, "--dataset-episodes must be >= 1"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise SystemExit(f"{SCRIPT}: {message}")
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    nbytes = ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0], int(np.prod(act_space.shape)))
+    check_memory(nbytes, device, f"--buffer-size {args.buffer_size}")
+    if args.save_dataset:
+        try:
+            import minari
+        except ImportError:
+            raise SystemExit(
+                f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py"
+            ) from None
+        try:
+            minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
+        except ValueError:
+            raise SystemExit(
+                f"{SCRIPT}: --save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
+            ) from None
+        if args.save_dataset in minari.list_local_datasets():
+            raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
+
+
+def check_memory(nbytes, device, what):
+    """Refuse, in one sentence, a buffer that the machine (or the GPU) cannot hold."""
+    on_gpu = device.type == "cuda"
+    free = torch.cuda.mem_get_info(device)[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if nbytes > free:
+        raise SystemExit(
+            f"{SCRIPT}: {what} needs {nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free: lower it"
+        )
+
+
+def quiet_third_party(env_id):
+    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
+    if "mujoco" in str(gym.spec(env_id).entry_point):
+        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+
+        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
 
 
 def evaluate(actor, env_id, episodes, seed, device):
@@ -372,9 +496,17 @@ def evaluate(actor, env_id, episodes, seed, device):
     return returns
 
 
+def run_evaluation_only(args):
+    ckpt = load_checkpoint(args.eval_checkpoint)
+    saved, device = ckpt["args"], torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    obs_space, act_space = check_env(saved["env_id"])
+    actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"]).to(device)
+    actor.load_state_dict(ckpt["actor"])
+    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device))
+
+
 def save_minari_dataset(args, rb, actor, device):
     """Write the replay buffer (per env, split at episode ends) or fresh policy episodes as a Minari dataset."""
-    import minari
     from minari.data_collector import EpisodeBuffer
 
     episodes = []
@@ -385,9 +517,9 @@ def save_minari_dataset(args, rb, actor, device):
         for env_idx in range(args.num_envs):
             rows = order[env_of == env_idx]
             ends = np.flatnonzero((rb.terminations[rows] + rb.truncations[rows]).cpu().numpy() > 0)
-            for s, e in zip([0, *(ends + 1)], [*(ends + 1), len(rows)]):
-                if e > s:  # an unfinished last episode is written as truncated (it was cut, not terminated)
-                    arrays = {k: getattr(rb, k)[rows[s:e]].cpu().numpy() for k in ReplayBuffer.FIELDS}
+            for start, end in zip([0, *(ends + 1)], [*(ends + 1), len(rows)]):
+                if end > start:  # an unfinished last episode is written as truncated (it was cut, not terminated)
+                    arrays = {k: getattr(rb, k)[rows[start:end]].cpu().numpy() for k in ReplayBuffer.FIELDS}
                     arrays["truncations"][-1] = arrays["terminations"][-1] == 0
                     episodes.append(arrays)
     else:
@@ -408,13 +540,13 @@ def save_minari_dataset(args, rb, actor, device):
     buffers = [  # each episode has one more observation than actions: the final next_obs closes it
         EpisodeBuffer(
             id=i,
-            observations=np.concatenate([e["obs"], e["next_obs"][-1:]]),
-            actions=e["actions"],
-            rewards=e["rewards"].astype(np.float64),
-            terminations=e["terminations"] > 0,
-            truncations=e["truncations"] > 0,
+            observations=np.concatenate([episode["obs"], episode["next_obs"][-1:]]),
+            actions=episode["actions"],
+            rewards=episode["rewards"].astype(np.float64),
+            terminations=episode["terminations"] > 0,
+            truncations=episode["truncations"] > 0,
         )
-        for i, e in enumerate(episodes)
+        for i, episode in enumerate(episodes)
     ]
     # D4RL-style reference scores, so that cql.py prints a normalized score: uniform random actions score 0, the
     # final deterministic policy 100 (10 episodes each, on seeds of their own)
@@ -424,16 +556,46 @@ def save_minari_dataset(args, rb, actor, device):
     scores = [np.mean(evaluate(policy, args.env_id, 10, args.seed + 200_000, device)) for policy in (uniform, actor)]
     with warnings.catch_warnings():  # Minari asks for an author, e-mail and code link that a local dataset lacks
         warnings.filterwarnings("ignore", r"`\w+` is set to None", UserWarning, "minari")
-        minari.create_dataset_from_buffers(dataset_id=args.save_dataset, buffer=buffers, env=env, eval_env=args.env_id,
-                                           algorithm_name=SCRIPT, description=f"{SCRIPT} {args.dataset_kind} data",
-                                           ref_min_score=float(scores[0]), ref_max_score=float(scores[1]))  # fmt: skip
+        publish_dataset(
+            args.save_dataset,
+            buffer=buffers,
+            env=env,
+            eval_env=args.env_id,
+            algorithm_name=SCRIPT,
+            description=f"{SCRIPT} {args.dataset_kind} data",
+            ref_min_score=float(scores[0]),
+            ref_max_score=float(scores[1]),
+        )
     env.close()
     print(f"minari dataset {args.save_dataset} written: {len(buffers)} episodes, {rb.added} steps collected")
 
 
-# ---- The same in every script of this repository: CLI, output, signals, checkpoints, W&B. ----
-RESUMABLE = {"resume", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model", "cuda"}
-RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint"}
+def publish_dataset(dataset_id, **dataset):
+    """Minari writes the dataset into a hidden folder of its datasets root (its listings skip it), then one rename
+    publishes it: a run stopped during the write never leaves a partial dataset under the id."""
+    import minari
+    from minari.namespace import create_namespace, list_local_namespaces
+
+    root, previous = minari.storage.get_dataset_path(), os.environ.get("MINARI_DATASETS_PATH")
+    writing = tempfile.mkdtemp(prefix=f".{SCRIPT}-", dir=root)
+    try:
+        os.environ["MINARI_DATASETS_PATH"] = writing  # minari reads the variable at each call
+        minari.create_dataset_from_buffers(dataset_id=dataset_id, **dataset)
+        os.environ["MINARI_DATASETS_PATH"] = str(root)
+        namespace = minari.dataset.minari_dataset.parse_dataset_id(dataset_id)[0]
+        if namespace is not None and namespace not in list_local_namespaces():
+            create_namespace(namespace)
+        os.rename(os.path.join(writing, dataset_id), root / dataset_id)
+    finally:
+        os.environ.pop("MINARI_DATASETS_PATH") if previous is None else os.environ.update(MINARI_DATASETS_PATH=previous)
+        shutil.rmtree(writing, ignore_errors=True)
+
+
+# ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
+# flags that may change on --resume: run management, and settings that change the speed but not the results
+RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
+RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
+RESUMABLE |= {"cudagraphs"}
 
 
 def parse_args(argv=None):
@@ -441,321 +603,200 @@ def parse_args(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     flags = {"--" + f.name.replace("_", "-") for f in dataclasses.fields(Args) if f.type is bool}
     for i, arg in enumerate(argv):
-        flag, _, value = arg.partition("=")
-        flag = flag.replace("_", "-")  # tyro takes --save_model as well as --save-model
+        flag, value = arg.partition("=")[0].replace("_", "-"), arg.partition("=")[2]  # tyro takes --save_model too
         if flag in flags and value.lower() in ("true", "false"):
             argv[i] = flag if value.lower() == "true" else "--no-" + flag[2:]
     return tyro.cli(Args, args=argv)
 
 
-def quiet_third_party(env_id):
-    """Drop messages that tell the user nothing, each matched by its source and text (never a blanket filter)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # video frames need no display: no XDG_RUNTIME_DIR error
-    if "mujoco" in str(gym.spec(env_id).entry_point):
-        import mujoco  # the bundled MuJoCo models still use an attribute that MuJoCo 3.3 deprecates
+class Run:
+    """Seeding, device, the run's folder, resume, W&B, progress, checkpoints, signals and the wrap-up."""
 
-        mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
+    def __init__(self, args, label):
+        self.args, self.label, self.step, self.updates = args, label, 0, 0
+        self.wandb = self.wandb_id = self.envs = self.signum = None
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        path = f"runs/{self.name}/{args.exp_name}.pt"
+        resume = (path if os.path.exists(path) else None) if args.resume == "auto" else args.resume
+        self.ckpt = load_checkpoint(resume) if resume else None
+        if self.ckpt:  # the flags it was trained with; a flag added since then had its default
+            self.ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **self.ckpt["args"]}
+            changed = [k for k, v in vars(args).items() if k not in RESUMABLE and self.ckpt["args"][k] != v]
+            was = ", ".join(f"--{k.replace('_', '-')} {self.ckpt['args'][k]} (now {getattr(args, k)})" for k in changed)
+            if changed:
+                raise SystemExit(f"{SCRIPT}: {resume} was trained with {was}: resume with the original flags")
+            self.name = self.ckpt["run_name"]
+        self.path = f"runs/{self.name}/{args.exp_name}.pt"
+        try:  # one sentence now, rather than a lost run at the first save
+            os.makedirs(os.path.dirname(self.path), exist_ok=True) if self.saving else None
+            tempfile.TemporaryFile(dir=os.path.dirname(self.path)).close() if self.saving else None
+        except OSError as e:
+            raise SystemExit(f"{SCRIPT}: cannot write checkpoints to runs/{self.name} ({e.strerror})") from None
+        random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
+        torch.backends.cudnn.deterministic = args.torch_deterministic
+        torch.set_num_threads(args.threads or torch.get_num_threads())
 
+    def start(self, envs, saved, state=dict, total=None, **header):
+        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
+        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
+        obs = None if envs is None else envs.reset(seed=self.args.seed)[0]
+        envs.action_space.seed(self.args.seed) if envs is not None else None
+        if self.ckpt:
+            optional = {"rb"} if not self.ckpt["args"].get("save_buffer", True) else set()  # refilled before updates
+            missing = [k for k in saved if k not in self.ckpt and k not in optional]
+            if missing:
+                raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
+            for key in [k for k in saved if k in self.ckpt]:
+                (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
+            counters, rng = self.ckpt["counters"], self.ckpt["rng"]
+            self.step, self.wandb_id = counters["global_step"], counters["wandb_id"]
+            self.updates = counters.get("updates", counters.get("update"))  # "update" in older checkpoints
+            random.setstate(rng["python"]), np.random.set_state(rng["numpy"]), torch.set_rng_state(rng["torch"])
+            for i, cuda_state in enumerate(rng["cuda"][: torch.cuda.device_count()]):  # onto the GPUs visible now
+                torch.cuda.set_rng_state(cuda_state, i)
+            if envs is not None:  # the action space's generator and each env's own continue where they were
+                envs.action_space.np_random.bit_generator.state = rng["action_space"]
+                envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))
+            if envs is not None and self.ckpt["envs"] is not None:
+                envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+        if self.args.track:
+            import wandb
 
-class Progress:
-    """A live bar on a terminal, else a plain line every 5 s; the ETA comes from the speed of the last minute.
-    Episode lines go to a log in full (the benchmark parses them); a terminal gets at most one every 2 s."""
+            project, entity, config = self.args.wandb_project_name, self.args.wandb_entity, vars(self.args)
+            wandb.init(project=project, entity=entity, config=config, name=self.name, id=self.wandb_id, resume="allow")
+            self.wandb, self.wandb_id = wandb, wandb.run.id
+        more = "".join(f", {k} {v}" for k, v in header.items())
+        print(f"{SCRIPT}: {self.label} on {self.device}, run {self.name}, {self.total} steps{more}", flush=True)
+        if self.ckpt:  # the benchmark drops the lines that a killed run printed after this step
+            restart = "" if envs is None or self.ckpt["envs"] else " (this env does not pickle: its episodes restart)"
+            print(f"resumed run {self.name} at global_step={self.step}{restart}")
+        self.start_step, self.start_time, self.saved_at, self.last_return = self.step, time.time(), self.step, "-"
+        self.printed = 0.0
+        self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
+        return obs
 
-    def __init__(self, total, step):
-        self.total, self.marks, self.last_return, self.printed = total, [(time.time(), step)], None, 0.0
-        self.bar = tqdm(total=total, initial=step, unit="step") if sys.stdout.isatty() else None
-
-    def episode(self, step, ret, length):
-        self.last_return, line = ret, f"global_step={step}, episodic_return={ret:.2f}, episodic_length={length}"
+    def episode(self, step, episode_return, length):
+        self.last_return = f"{episode_return:.1f}"
+        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
         if self.bar is None:
             print(line)
-        elif time.time() - self.printed > 2:
+        elif time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
             self.printed = time.time()
             self.bar.write(line)
+        if self.wandb:
+            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
-    def update(self, step, **extra):
-        now, ret = time.time(), "-" if self.last_return is None else f"{self.last_return:.1f}"
+    def log(self, metrics):
+        for name, value in metrics.items():
+            if not math.isfinite(value):  # stop, naming the loss and the step
+                self.close(1, f"non-finite loss: {name} became {value} at global_step={self.step}. {NAN_HINT}")
+        if self.wandb:
+            sps = (self.step - self.start_step) / (time.time() - self.start_time)
+            self.wandb.log({**metrics, "charts/SPS": sps}, step=self.step)
+
+    def going(self):
+        """A checkpoint past each multiple of --checkpoint-every; a live bar on a terminal, else a line every 5 s."""
+        every, now = self.args.checkpoint_every, time.time()
+        if every and self.step // every > self.saved_at // every:
+            self.save(final=False)
         if self.bar is not None:
-            self.bar.update(step - self.bar.n)
-            self.bar.set_postfix_str(f"return {ret}", refresh=False)
-        elif now - self.marks[-1][0] >= 5:
-            self.marks = [m for m in self.marks if now - m[0] < 60] + [(now, step)]
-            sps = (step - self.marks[0][1]) / (now - self.marks[0][0])
-            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - step) / max(sps, 1e-9)))
-            more = "".join(f" | {k} {v:.3g}" for k, v in extra.items())
-            print(f"progress: step {step}/{self.total} ({100 * step // self.total}%) | SPS {sps:.0f}", end="")
-            print(f" | last return {ret}{more} | ETA {eta}")
+            self.bar.update(self.step - self.bar.n)
+            self.bar.set_postfix_str(f"return {self.last_return}", refresh=False)
+        elif now - self.printed >= 5:
+            self.printed, sps = now, (self.step - self.start_step) / max(now - self.start_time, 1e-9)
+            eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
+            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
+            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+        return self.step < self.total and self.signum is None
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+    def finish(self, wrap_up):
+        """Save; stopped by a signal, exit 128 + signum; else `wrap_up()` gives the eval returns (and a suffix)."""
+        self.bar.close() if self.bar is not None else None
+        print(f"SPS={(self.step - self.start_step) / (time.time() - self.start_time):.1f} (updates: {self.updates})")
+        if self.saving:
+            self.save(final=True)
+            print(f"checkpoint saved to {self.path}")
+        if self.signum is not None:
+            saved = f"resume with --resume {self.path}" if self.saving else "no checkpoint saved"
+            print(f"stopped by {signal.Signals(self.signum).name} at global_step={self.step}: {saved}")
+            self.close(128 + self.signum)
+            sys.exit(128 + self.signum)
+        result = wrap_up()
+        returns, extra = result if isinstance(result, tuple) else (result, "")
+        report_eval(returns, extra) if returns else None
+        if returns and self.wandb:
+            self.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=self.step)
+        self.close(0)
 
+    def close(self, exit_code, message=None):
+        self.envs.close() if self.envs is not None else None
+        for video in sorted(glob.glob(f"runs/{self.name}/videos/*.mp4")) if self.wandb else []:
+            self.wandb.log({"videos": self.wandb.Video(video)}, step=self.step)
+        self.wandb.finish(exit_code=exit_code) if self.wandb else None
+        if message:
+            raise SystemExit(f"{SCRIPT}: {message}")
 
-class StopSignal:
-    """SIGINT (Ctrl-C) and SIGTERM (a cluster's pre-emption) only set a flag; the loop stops at a step boundary."""
-
-    def __init__(self):
-        self.signum, self.previous = None, {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
-
-    def handle(self, signum, frame):
-        self.signum = signum
-
-    def release(self):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-def print_header(env_id, device, run_name, total_steps, **hyperparameters):
-    more = "".join(f", {k} {v}" for k, v in hyperparameters.items())
-    print(f"{SCRIPT}: {env_id} on {device}, run {run_name}, {total_steps} steps{more}", flush=True)
-
-
-def check_finite(metrics, step):
-    """Stop the run with the step number and the loss that went bad."""
-    for name, value in metrics.items():
-        if not math.isfinite(value):
-            raise FloatingPointError(f"{name} became {value} at global_step={step}")
-
-
-def rng_state(envs):
-    """Every random number generator the run draws from: Python, NumPy, torch (CPU and CUDA), the action space."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    state["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
-    state["action_space"] = envs.action_space.np_random.bit_generator.state if envs is not None else None
-    return state
-
-
-def env_state(envs):
-    """The sub-envs themselves, pickled, where that captures their state (classic control); else None. Envs that
-    pickle only their constructor arguments (MuJoCo, Box2D), or run in subprocesses, restart their episodes."""
-    sub_envs = getattr(envs, "envs", [])
-    if not sub_envs or any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs):
-        return None
-    try:
-        return pickle.dumps(sub_envs)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return None
-
-
-def restore_run(ckpt, envs, seed):
-    """Put back the RNG states and the envs; returns the observation to continue from."""
-    random.setstate(ckpt["rng"]["python"])
-    np.random.set_state(ckpt["rng"]["numpy"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-    if envs is None:  # an offline run has no training envs
-        return None
-    envs.action_space.np_random.bit_generator.state = ckpt["rng"]["action_space"]
-    if ckpt["envs"] is not None:
-        envs.envs = pickle.loads(ckpt["envs"])
-        return ckpt["obs"]
-    print(f"{SCRIPT}: this env's state cannot be saved: the episodes in progress restart", file=sys.stderr)
-    return envs.reset(seed=seed + ckpt["counters"]["global_step"])[0]
+    def save(self, final):
+        """Write a checkpoint: a failed periodic one warns and keeps the last good file, a failed final one ends."""
+        counters = {"global_step": self.step, "updates": self.updates, "wandb_id": self.wandb_id}
+        ckpt = {"script": SCRIPT, "args": vars(self.args), "run_name": self.name, "counters": counters}
+        for key, part in self.saved.items():
+            if key != "rb" or self.args.save_buffer:
+                ckpt[key] = part.state_dict() if hasattr(part, "state_dict") else part.detach().cpu()
+        rng = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+        rng["cuda"] = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        if self.envs is not None:  # the action space's generator, and each env's own
+            rng["action_space"] = self.envs.action_space.np_random.bit_generator.state
+            rng["env_generators"] = list(self.envs.get_attr("np_random"))
+        sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
+        picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
+        try:
+            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
+        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
+            ckpt.update(rng=rng, envs=None, **self.state())
+        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(ckpt, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+            folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
+            os.fsync(folder), os.close(folder)
+            self.saved_at = self.step
+        except OSError as e:
+            os.remove(tmp) if os.path.exists(tmp) else None
+            if final:
+                self.close(1, f"the checkpoint could not be written to {self.path} ({e.strerror})")
+            print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-def load_checkpoint(path):
-    """A checkpoint written by this script, or one sentence saying why the file is not one."""
-    if not os.path.isfile(path):
-        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model")
+def episodes_ended(infos):  # (env index, return, length) of each episode that ended in this vector step
+    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
+    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
+
+
+def report_eval(returns, extra=""):
+    mean, std = np.mean(returns), np.std(returns)
+    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
+
+
+def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model") from None
     except Exception as e:  # a truncated file, or not a torch file at all
         raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")
     return ckpt
-
-
-def load_resume(args):
-    """The checkpoint to continue from, after checking that it belongs to this script and these flags."""
-    ckpt = load_checkpoint(args.resume)
-    changed = [k for k, v in vars(args).items() if k not in RESUMABLE and ckpt["args"].get(k) != v]
-    if changed:
-        was = ", ".join(f"--{k.replace('_', '-')} {ckpt['args'].get(k)} (now {getattr(args, k)})" for k in changed)
-        raise SystemExit(f"{SCRIPT}: {args.resume} was trained with {was}: resume with the original flags")
-    return ckpt
-
-
-def save_checkpoint(path, state):
-    """Write the checkpoint atomically (a temp file, then a rename): a kill never leaves half a file."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    torch.save(state, path + ".tmp")
-    os.replace(path + ".tmp", path)
-
-
-def init_wandb(args, run_name, run_id):
-    import wandb
-
-    wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, config=vars(args), name=run_name,
-               id=run_id, resume="allow", save_code=True)  # fmt: skip
-    return wandb
-
-
-def finish_wandb(wandb, run_name, step, exit_code=0):
-    if wandb is not None:
-        for video in sorted(glob.glob(f"runs/{run_name}/videos/*.mp4")):  # none without --capture-video
-            wandb.log({"videos": wandb.Video(video)}, step=step)
-        wandb.finish(exit_code=exit_code)
-
-
-def report_eval(returns, wandb, step, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
-    if wandb is not None:
-        wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=step)
-
-
-def run_evaluation_only(args, device):
-    ckpt = load_checkpoint(args.eval_checkpoint)
-    saved = ckpt["args"]
-    obs_space, act_space = check_env(saved["env_id"])
-    actor = Actor(obs_space.shape[0], act_space, saved["hidden_dim"]).to(device)
-    actor.load_state_dict(ckpt["actor"])
-    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device), None, 0)
-
-
-def main(args):
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if args.eval_checkpoint:
-        return run_evaluation_only(args, device)
-    validate(args)
-    obs_space, act_space = check_env(args.env_id)
-    ckpt = load_resume(args) if args.resume else None
-    run_name = ckpt["run_name"] if ckpt else f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-
-    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
-    # is already the next episode's first, so every step yields one real transition per env.
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run_name) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
-    obs_dim, act_dim = obs_space.shape[0], int(np.prod(act_space.shape))
-    actor = Actor(obs_dim, act_space, args.hidden_dim).to(device)
-    qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
-    qf_target = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device).requires_grad_(False)
-    qf_target.load_state_dict(qf.state_dict())
-    alpha0 = args.alpha_init if args.autotune else args.alpha
-    log_alpha = torch.tensor(alpha0, device=device).log().requires_grad_(args.autotune)
-    target_entropy = -float(act_dim)  # 1812.05905 section 5: the heuristic target entropy -dim(A)
-    parts = {  # everything with a state_dict that a checkpoint keeps; fused Adam: one kernel for all parameters
-        "actor": actor, "qf": qf, "qf_target": qf_target,
-        "q_optimizer": torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True),
-        "actor_optimizer": torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True),
-        "a_optimizer": torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True),
-        "rb": ReplayBuffer(args.buffer_size, obs_dim, act_dim, device),
-    }  # fmt: skip
-    rb, q_optimizer = parts["rb"], parts["q_optimizer"]
-    optimizers = parts["actor_optimizer"], parts["a_optimizer"] if args.autotune else None
-    critic_update, actor_update = critic_step, actor_step
-    if args.compile:  # the two update steps through torch.compile; "reduce-overhead" also captures CUDA graphs
-        mode = "reduce-overhead" if args.cudagraphs else None
-        critic_update, actor_update = torch.compile(critic_step, mode=mode), torch.compile(actor_step, mode=mode)
-    counters = {"global_step": 0, "updates": 0, "wandb_id": None}
-    obs, _ = envs.reset(seed=args.seed)
-    envs.action_space.seed(args.seed)
-    if ckpt:
-        for k, part in parts.items():
-            if k in ckpt:  # the buffer is missing from a --no-save-buffer checkpoint
-                part.load_state_dict(ckpt[k])
-        with torch.no_grad():
-            log_alpha.copy_(ckpt["log_alpha"])
-        counters = ckpt["counters"]
-        obs = restore_run(ckpt, envs, args.seed)
-    alpha = log_alpha.detach().exp()
-    wandb = init_wandb(args, run_name, counters["wandb_id"]) if args.track else None
-    counters["wandb_id"] = wandb.run.id if wandb else None
-    path = f"runs/{run_name}/{args.exp_name}.pt"
-
-    def checkpoint():
-        skip = set() if args.save_buffer else {"rb"}
-        state = {k: v.state_dict() for k, v in parts.items() if k not in skip}
-        run = {"script": SCRIPT, "args": vars(args), "run_name": run_name, "counters": counters, "obs": obs}
-        run.update(rng=rng_state(envs), envs=env_state(envs), log_alpha=log_alpha.detach().cpu())
-        save_checkpoint(path, {**run, **state})
-
-    lr = f"{args.policy_lr}/{args.q_lr}"
-    print_header(args.env_id, device, run_name, args.total_timesteps, batch=args.batch_size, lr=lr, alpha=alpha0)
-    start_step, start_time, stop = counters["global_step"], time.time(), StopSignal()
-    progress = Progress(args.total_timesteps, start_step)
-    try:
-        while counters["global_step"] < args.total_timesteps and stop.signum is None:
-            if counters["global_step"] < args.learning_starts:
-                actions = envs.action_space.sample()
-            else:
-                with torch.no_grad():
-                    actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
-                actions = actions.cpu().numpy()
-            next_obs, rewards, terminations, truncations, infos = envs.step(actions)
-            global_step = counters["global_step"] = counters["global_step"] + args.num_envs
-            real_next_obs = next_obs.copy()
-            for i in np.flatnonzero(infos.get("_final_obs", [])):
-                real_next_obs[i] = infos["final_obs"][i]
-            for i in np.flatnonzero(infos.get("final_info", {}).get("_episode", [])):
-                ret, length = float(infos["final_info"]["episode"]["r"][i]), int(infos["final_info"]["episode"]["l"][i])
-                progress.episode(global_step, ret, length)
-                if wandb:
-                    wandb.log({"charts/episodic_return": ret, "charts/episodic_length": length}, step=global_step)
-            rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
-            obs = next_obs
-
-            if global_step > args.learning_starts:
-                updates = counters["updates"] = counters["updates"] + 1
-                batch = rb.sample(args.batch_size)
-                qf_loss = critic_update(qf, qf_target, actor, alpha, batch, args.gamma, q_optimizer)
-                if updates % args.policy_frequency == 0:
-                    qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
-                    for _ in range(args.policy_frequency):  # compensate for the delay, as in CleanRL / TD3
-                        pi_loss, a_loss, alpha = actor_update(
-                            actor, qf, log_alpha, alpha, batch[0], target_entropy, optimizers
-                        )
-                    qf.requires_grad_(True)
-                if updates % args.target_network_frequency == 0:
-                    with torch.no_grad():
-                        torch._foreach_lerp_(list(qf_target.parameters()), list(qf.parameters()), args.tau)
-                # the only host reads of the losses: at the first actor step of every 100 updates
-                if updates % args.policy_frequency == 0 and updates % 100 < args.policy_frequency:
-                    metrics = {
-                        "losses/qf_loss": qf_loss.item(),
-                        "losses/actor_loss": pi_loss.item(),
-                        "losses/alpha": alpha.item(),
-                    }
-                    metrics.update({"losses/alpha_loss": a_loss.item()} if args.autotune else {})
-                    check_finite(metrics, global_step)
-                    if wandb:
-                        sps = (global_step - start_step) / (time.time() - start_time)
-                        wandb.log({**metrics, "charts/SPS": sps}, step=global_step)
-            if args.checkpoint_every and global_step % args.checkpoint_every < args.num_envs:
-                checkpoint()
-            progress.update(global_step)
-    except FloatingPointError as e:
-        envs.close()
-        finish_wandb(wandb, run_name, counters["global_step"], exit_code=1)
-        raise SystemExit(f"{SCRIPT}: non-finite loss, stopping: {e}. Try a lower --q-lr or --policy-lr.") from None
-    progress.close()
-    stop.release()
-    global_step = counters["global_step"]
-    print(f"SPS={(global_step - start_step) / (time.time() - start_time):.1f} (updates: {counters['updates']})")
-    if args.save_model or args.checkpoint_every:
-        checkpoint()
-        print(f"checkpoint saved to {path}")
-    if stop.signum is not None:
-        saved = f"resume with --resume {path}" if args.save_model or args.checkpoint_every else "no checkpoint saved"
-        print(f"stopped by {signal.Signals(stop.signum).name} at global_step={global_step}: {saved}")
-        envs.close()
-        finish_wandb(wandb, run_name, global_step, exit_code=128 + stop.signum)
-        sys.exit(128 + stop.signum)
-    if args.save_dataset:
-        save_minari_dataset(args, rb, actor, device)
-    if args.eval_episodes > 0:
-        report_eval(evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device), wandb, global_step)
-    envs.close()
-    finish_wandb(wandb, run_name, global_step)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
+import glob
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from conftest import parse_metric
+from conftest import gaussian_episodes, parse_metric
 
 SCRIPT = "sac_continuous"
 
@@ -116,6 +119,36 @@ def test_buffer_holds_only_real_transitions(load_script, monkeypatch, tmp_path, 
     assert trunc.sum() > 0 and term.sum() > 0
 
 
+def test_buffer_state_dict_round_trip(load_script):
+    """A checkpoint holds only the filled rows, and the restored buffer samples exactly as the saved one."""
+    m = load_script(SCRIPT)
+    rb = m.ReplayBuffer(10, 2, 1, torch.device("cpu"))
+    for t in range(3):
+        rows = np.array([[t, 1.0], [t, 2.0]], dtype=np.float32)
+        rb.add(rows, rows + 1, np.array([[0.1 * t], [-0.2]]), np.array([0.5, t]), np.array([0, t == 2]), np.zeros(2))
+    state = rb.state_dict()
+    assert state["obs"].untyped_storage().nbytes() == 6 * 2 * 4  # not the whole preallocated storage
+    again = m.ReplayBuffer(10, 2, 1, torch.device("cpu"))
+    again.load_state_dict(state)
+    assert (again.pos, again.full, again.added, len(again)) == (rb.pos, rb.full, 6, 6)
+    for name in m.ReplayBuffer.FIELDS:
+        assert torch.equal(getattr(again, name), getattr(rb, name)), name
+    torch.manual_seed(3)
+    first = rb.sample(8)
+    torch.manual_seed(3)
+    assert all(torch.equal(a, b) for a, b in zip(first, again.sample(8)))
+
+
+def test_checkpoint_of_a_short_run_is_small(run_script):
+    """With the default --buffer-size of a million rows, a 600-step checkpoint holds 600 of them: well under 1 MB
+    (the whole preallocated buffer would be 40 MB)."""
+    run_script(SCRIPT, "--total-timesteps", 600, "--learning-starts", 200, "--save-model", "--hidden-dim", 32,
+               "--batch-size", 32, "--eval-episodes", 0)  # fmt: skip
+    (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_continuous.pt"))
+    assert os.path.getsize(path) < 1e6
+    assert len(torch.load(path, weights_only=False)["rb"]["obs"]) == 600
+
+
 # ---------------------------------------------------------------- end to end
 def test_smoke_mujoco_vector_envs(run_script):
     proc = run_script(
@@ -151,6 +184,70 @@ def test_evaluation_draws_no_training_random_numbers(load_script):
     state = torch.get_rng_state()
     m.evaluate(actor, "Pendulum-v1", 1, seed=0, device="cpu")
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_compiled_run_reads_the_current_alpha(run_script):
+    """--compile on CPU: the temperature the steps read is exp(log_alpha) after the last alpha step, not a stale copy
+    (the saved alpha is that tensor), and the run says once that compiling on CPU is slower."""
+    proc = run_script(SCRIPT, "--total-timesteps", 400, "--learning-starts", 200, "--hidden-dim", 32,
+                      "--batch-size", 32, "--eval-episodes", 0, "--save-model", "--compile")  # fmt: skip
+    assert proc.stdout.count("--compile on CPU measured slower than eager") == 1
+    (path,) = glob.glob(str(run_script.cwd / "runs" / "*" / "sac_continuous.pt"))
+    ckpt = torch.load(path, weights_only=False)
+    assert ckpt["counters"]["updates"] == 200
+    alpha, log_alpha = ckpt["alpha"].item(), ckpt["log_alpha"].item()
+    assert log_alpha < -0.05  # 200 alpha steps moved it from 0: a stale alpha would differ by about 1e-3
+    assert alpha == pytest.approx(np.exp(log_alpha), rel=1e-6, abs=0)
+
+
+def test_dataset_appears_under_its_id_only_when_complete(load_script, minari_path, monkeypatch):
+    """The dataset is written elsewhere and renamed into place: a write cut short leaves nothing under its id (and no
+    folder minari lists), a complete one loads under its id."""
+    import minari
+    from minari.data_collector import EpisodeBuffer
+
+    m = load_script(SCRIPT)
+    episodes = [EpisodeBuffer(id=i, **ep) for i, ep in enumerate(gaussian_episodes("Pendulum-v1", 2, 1.0))]
+    dataset = dict(buffer=episodes, env=gym.make("Pendulum-v1"), eval_env="Pendulum-v1", algorithm_name="test",
+                   author="test", author_email="test", code_permalink="test", description="test")  # fmt: skip
+    real_create, seen = minari.create_dataset_from_buffers, []
+
+    def cut_short(**kwargs):
+        real_create(**kwargs)
+        seen.append(os.path.exists(minari_path / "test" / "cut-v0"))
+        raise KeyboardInterrupt  # stopped after minari wrote, before the rename
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        m.publish_dataset("test/cut-v0", **dataset)
+    assert seen == [False] and minari.list_local_datasets() == {}
+    assert os.listdir(minari_path) == [] and os.environ["MINARI_DATASETS_PATH"] == str(minari_path)
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", real_create)
+    m.publish_dataset("test/whole-v0", **dataset)
+    assert list(minari.list_local_datasets()) == ["test/whole-v0"]
+    assert minari.load_dataset("test/whole-v0").total_episodes == 2
+    assert not [name for name in os.listdir(minari_path) if name.startswith(".")]  # nothing left behind
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--buffer-size", str(10**12)), "--buffer-size 1000000000000 needs 37252.9 GiB, but"),
+    (("--hidden-dim", "0"), "--hidden-dim must be >= 1"),
+    (("--policy-lr", "0"), "--policy-lr and --q-lr must be > 0"),
+    (("--q-lr", "-1e-3"), "--policy-lr and --q-lr must be > 0"),
+    (("--seed", "-1"), "--seed must be in [0, 2**32)"),
+    (("--learning-starts", "-1"), "--learning-starts must be >= 0"),
+    (("--cudagraphs",), "--cudagraphs works through torch.compile: add --compile"),
+])  # fmt: skip
+def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
+    """This script's own checks, in-process through the command-line parser (a subprocess each would cost seconds);
+    the checks that every script shares are in test_cli.py."""
+    m = load_script(SCRIPT)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        m.main(m.parse_args([*args, "--track", "--save-model"]))
+    assert isinstance(exc.value.code, str) and exc.value.code.startswith("sac_continuous.py")
+    assert message in exc.value.code
+    assert os.listdir(tmp_path) == []  # nothing written: no runs/, no wandb/
 
 
 # ---------------------------------------------------------------- learning
