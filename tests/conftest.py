@@ -178,3 +178,25 @@ gym.register("TinyGrid-v0", entry_point=TinyImageEnv, max_episode_steps=8)
 gym.register(
     "TinyFrames-v0", entry_point=TinyImageEnv, max_episode_steps=8, kwargs={"shape": (2, 40, 40), "dtype": np.uint8}
 )
+
+
+def check_atari_wrappers(make_env):
+    """A script's Atari env: 4 stacked 84x84 uint8 frames; rewards clipped to their sign for learning, while the
+    episode statistics (what the episode lines report) add up the game's own score. SpaceInvaders pays 5 to 30 a hit."""
+    env = make_env("SpaceInvadersNoFrameskip-v4", 0, False, "x")()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    clipped, raw = 0.0, None
+    for _ in range(3000):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        assert reward in (-1.0, 0.0, 1.0)
+        clipped += reward
+        if terminated or truncated:
+            raw = float(info["episode"]["r"])
+            break
+    env.close()
+    assert raw is not None and raw > clipped > 0, (raw, clipped)
+    env = make_env("SpaceInvadersNoFrameskip-v4", 0, False, "x", clip_rewards=False)()
+    env.reset(seed=0)
+    assert any(env.step(env.action_space.sample())[1] > 1 for _ in range(1000))  # evaluation sees the game score
+    env.close()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, parse_metric, script_env
+from conftest import ROOT, check_atari_wrappers, parse_metric, script_env
 
 # A 2-state, 3-action example with every number written out, shared by the loss tests.
 PROBS = [[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]
@@ -391,3 +391,15 @@ def test_minatar_runs_out_of_the_box_without_warnings(run_script):
                       200, "--batch-size", 16, "--eval-episodes", 1)  # fmt: skip
     assert "MinAtar/Breakout-v1 on cpu" in proc.stdout and len(parse_metric(proc.stdout, "eval/episodic_return")) == 1
     assert proc.stderr.strip() == "", proc.stderr
+
+
+def test_atari_preprocessing_and_game_score(load_script, run_script):
+    sd = load_script("sac_discrete")
+    sd.register_env_family("SpaceInvadersNoFrameskip-v4")
+    check_atari_wrappers(sd.make_env)
+    flags = ["--env-id", "BreakoutNoFrameskip-v4", "--total-timesteps", 700, "--learning-starts", 600, "--batch-size",
+             8, "--buffer-size", 1000, "--eval-episodes", 0]  # fmt: skip
+    proc = run_script("sac_discrete", *flags)
+    lengths = [int(n) for n in re.findall(r"^global_step=\d+, episodic_return=\d+\.00, episodic_length=(\d+)$",
+                                          proc.stdout, re.M)]  # fmt: skip
+    assert lengths and proc.stderr.strip() == "", proc.stderr  # the score is a whole number of points; no banner
