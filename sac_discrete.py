@@ -95,6 +95,8 @@ class Args:
     """the discount factor"""
     tau: float = 0.02
     """target smoothing coefficient (Polyak averaging)"""
+    target_network_frequency: int = 1
+    """the Polyak step every this many gradient steps (with --tau 1: a hard copy, as on Atari)"""
     batch_size: int = 256
     """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
     learning_starts: int = 2_000
@@ -334,7 +336,7 @@ def alpha_loss(log_alpha, probs, log_pi, target_entropy):
     return (log_alpha.exp() * (entropy - target_entropy)).mean()
 
 
-def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy):
+def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy, polyak=True):
     """One gradient step on the three losses, the clamp of log(alpha) and the Polyak step of the target critics.
     Returns the (critic, actor, alpha) losses and the policy's mean entropy, on the device (no host sync)."""
     obs, actions, rewards, next_obs, terminations = batch
@@ -356,7 +358,7 @@ def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entro
     optimizer.step()
     with torch.no_grad():
         log_alpha.clamp_(args.log_alpha_min, args.log_alpha_max)
-        for target, online in zip(qf_target.parameters(), qf.parameters()):
+        for target, online in zip(qf_target.parameters(), qf.parameters()) if polyak else []:
             target.lerp_(online, args.tau)  # Polyak: target += tau * (online - target)
     return losses, -(probs * log_pi).sum(-1).mean().detach()
 
@@ -410,7 +412,8 @@ def main(args):
         if rb.added > args.learning_starts and (run.step // args.num_envs) % args.update_frequency == 0:
             run.updates += 1
             batch = rb.sample(args.batch_size)
-            losses, entropy = update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy)
+            polyak = run.updates % args.target_network_frequency == 0
+            losses, entropy = update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy, polyak)
             if run.updates % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
                 names = ("losses/qf_loss", "losses/actor_loss", "losses/alpha_loss", "losses/entropy", "losses/alpha")
                 run.log(dict(zip(names, torch.stack([*losses, entropy, log_alpha.detach().exp()]).tolist())))
@@ -469,6 +472,7 @@ def validate(args, obs_space):
         (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
         (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
         (args.update_frequency < 1, f"--update-frequency must be >= 1 (got {args.update_frequency})"),
+        (args.target_network_frequency < 1, "--target-network-frequency must be >= 1"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
         (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
         (args.buffer_size < args.num_envs, f"--buffer-size {args.buffer_size} cannot hold one step of all envs"),

@@ -78,6 +78,13 @@ SAC_MINATAR = [
 ]
 A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop --learning-rate 7e-4".split()
 
+# Atari: SAC-Discrete's Atari-100k settings as CleanRL's sac_atari.py runs them (an update every 4 steps, a hard copy
+# of the target critics every 8000 steps, 20k random steps first); A2C's as rl-baselines3-zoo's (16 envs, 5 steps)
+SAC_ATARI = ("--learning-starts 20000 --update-frequency 4 --batch-size 64 --buffer-size "
+             "100000 --policy-lr 3e-4 --q-lr 3e-4 --tau 1 --target-network-frequency 2000 --alpha-init 1 "
+             "--target-entropy-scale 0.89 --eval-episodes 3").split()  # fmt: skip
+A2C_ATARI = A2C_MINATAR + ["--eval-episodes", "3"]
+
 
 def minatar(game):
     return ["--env-id", f"MinAtar/{game}-v1"]
@@ -96,6 +103,9 @@ CASES = [
          headline="eval"),
     *[Case(f"sac_discrete-MinAtar{game}", "sac_discrete", [*minatar(game), *SAC_MINATAR], dqn, 1_000_000, 20000,
            window=100, checkpoint_every=100_000, seeds=(1, 2)) for game, dqn, _ in MINATAR],
+    *[Case(f"sac_discrete-Atari{game}", "sac_discrete", ["--env-id", f"{game}NoFrameskip-v4", *SAC_ATARI], paper,
+           100_000, 21000, checkpoint_every=25_000, seeds=(1, 2)) for game, paper in [("Breakout", 0.7),
+                                                                                       ("BeamRider", 432.1)]],
     Case("cql-Pendulum", "cql", ["--dataset-id", "bench/pendulum-sac-replay-v0", *CQL_SMALL, "--eval-freq", "500"],
          -250, 5000, 500, window=1, setup=PENDULUM_SET),
     Case("cql-Hopper", "cql", ["--dataset-id", "bench/hopper-sac-replay-v0", *CQL_SMALL, "--eval-freq", "1000"],
@@ -103,6 +113,8 @@ CASES = [
     Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000, headline="eval"),
     Case("a2c-InvertedPendulum", "a2c", [*INVPEND, "--norm-obs", "--norm-reward", "--num-steps", "16"],
          950, 300000, 20000),
+    Case("a2c-AtariPong", "a2c", ["--env-id", "PongNoFrameskip-v4", *A2C_ATARI], 17.3, 2_500_000, 20000,
+         checkpoint_every=250_000, seeds=(1, 2)),
     *[Case(f"a2c-MinAtar{game}", "a2c", [*minatar(game), *A2C_MINATAR], ac_lambda, 5_000_000, 50000, window=100,
            checkpoint_every=500_000) for game, _, ac_lambda in MINATAR],
     Case("reinforce_gaussian-InvertedPendulum", "reinforce_gaussian", INVPEND, 950, 150000, 20000, headline="eval"),

@@ -403,3 +403,20 @@ def test_atari_preprocessing_and_game_score(load_script, run_script):
     lengths = [int(n) for n in re.findall(r"^global_step=\d+, episodic_return=\d+\.00, episodic_length=(\d+)$",
                                           proc.stdout, re.M)]  # fmt: skip
     assert lengths and proc.stderr.strip() == "", proc.stderr  # the score is a whole number of points; no banner
+
+
+def test_hard_target_updates_copy_only_on_their_steps(load_script):
+    """--tau 1 --target-network-frequency N (SAC-Discrete on Atari): the target critics are an exact copy after
+    every N-th gradient step and untouched in between."""
+    sd = load_script("sac_discrete")
+    torch.manual_seed(0)
+    args = sd.Args(tau=1.0, batch_size=4)
+    actor, qf, qf_target = sd.Actor((4,), 3, 8), sd.TwinQ((4,), 3, 8), sd.TwinQ((4,), 3, 8).requires_grad_(False)
+    log_alpha = torch.zeros((), requires_grad=True)
+    optimizer = torch.optim.Adam([*actor.parameters(), *qf.parameters(), log_alpha], lr=1e-2)
+    batch = (torch.randn(4, 4), torch.tensor([0, 1, 2, 0]), torch.ones(4), torch.randn(4, 4), torch.zeros(4))
+    before = copy.deepcopy(qf_target.state_dict())
+    sd.update(batch, actor, qf, qf_target, log_alpha, optimizer, args, 0.5, polyak=False)
+    assert all(torch.equal(before[k], v) for k, v in qf_target.state_dict().items())
+    sd.update(batch, actor, qf, qf_target, log_alpha, optimizer, args, 0.5, polyak=True)
+    assert all(torch.equal(qf.state_dict()[k], v) for k, v in qf_target.state_dict().items())
