@@ -19,6 +19,7 @@ Deviations from the paper:
 Docs: docs/a2c.md
 """
 
+import contextlib
 import dataclasses
 import glob
 import importlib
@@ -153,19 +154,6 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
         return env
 
     return thunk
-
-
-class FireReset(gym.Wrapper):
-    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
-
-    def reset(self, **kwargs):
-        self.env.reset(**kwargs)
-        obs, _, terminated, truncated, info = self.env.step(1)
-        return self.env.reset(**kwargs) if terminated or truncated else (obs, info)
-
-
-def is_atari(env_id):
-    return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
 
 
 def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
@@ -315,7 +303,7 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
                 final = torch.as_tensor(np.stack(infos["final_obs"][ended_envs]), dtype=dtype, device=device)
                 next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
         rollout["next_values"][t] = next_value
-        episodes += [(t, *episode) for episode in episodes_ended(infos)]
+        episodes += [(t, infos)] if "final_info" in infos else []
     return rollout, obs, episodes
 
 
@@ -398,8 +386,8 @@ def main(args):
         if args.anneal_lr:  # run.updates is the position in the schedule
             optimizer.param_groups[0]["lr"] = (1.0 - run.updates / num_updates) * args.learning_rate
         rollout, obs, episodes = collect_rollout(envs, agent, obs, args.num_steps, device, low, high)
-        for t, _, episode_return, length in episodes:
-            run.episode(run.step + (t + 1) * args.num_envs, episode_return, length)
+        for t, infos in episodes:  # at the step where each ended
+            run.episodes(run.step + (t + 1) * args.num_envs, infos)
         run.step += batch_size
         run.updates += 1
         losses = update(agent, optimizer, rollout, args)
@@ -433,6 +421,19 @@ def check_env(env_id):
     if not (isinstance(act_space, gym.spaces.Discrete) or flat_box):
         raise SystemExit(f"{SCRIPT} needs a Discrete or flat Box action space; {env_id} has {act_space}")
     return obs_space, act_space
+
+
+class FireReset(gym.Wrapper):
+    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(1)
+        return self.env.reset(**kwargs) if terminated or truncated else (obs, info)
+
+
+def is_atari(env_id):
+    return env_id.startswith("ALE/") or env_id.endswith("NoFrameskip-v4")
 
 
 def register_env_family(env_id):
@@ -545,10 +546,9 @@ def sync_obs_stats(agent, envs, args):
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
-# flags that may change on --resume: run management, and settings that change the speed but not the results
 RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
 RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
-RESUMABLE |= {"cudagraphs"}
+RESUMABLE |= {"cudagraphs"}  # the flags that may change on --resume: run management, and speed alone
 
 
 def parse_args(argv=None):
@@ -593,8 +593,7 @@ class Run:
         torch.set_num_threads(args.threads or torch.get_num_threads())
 
     def start(self, envs, saved, state=dict, total=None, **header):
-        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
-        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        """Resume into `saved` and the envs; from here SIGINT / SIGTERM only set a flag (the last save finishes)."""
         self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
@@ -602,8 +601,7 @@ class Run:
         envs.action_space.seed(self.args.seed) if envs is not None else None
         if self.ckpt:
             optional = {"rb"} if not self.ckpt["args"].get("save_buffer", True) else set()  # refilled before updates
-            missing = [k for k in saved if k not in self.ckpt and k not in optional]
-            if missing:
+            if missing := [k for k in saved if k not in self.ckpt and k not in optional]:
                 raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
             for key in [k for k in saved if k in self.ckpt]:
                 (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
@@ -630,20 +628,24 @@ class Run:
             restart = "" if envs is None or self.ckpt["envs"] else " (this env does not pickle: its episodes restart)"
             print(f"resumed run {self.name} at global_step={self.step}{restart}")
         self.start_step, self.start_time, self.saved_at, self.last_return = self.step, time.time(), self.step, "-"
-        self.printed = 0.0
+        self.printed = self.start_time
         self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
         return obs
 
-    def episode(self, step, episode_return, length):
-        self.last_return = f"{episode_return:.1f}"
-        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
-            self.printed = time.time()
-            self.bar.write(line)
-        if self.wandb:
-            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
+    def episodes(self, step, infos):
+        """A line (and W&B point) per episode that ended in this vector step; next to a live bar, one every 2 s."""
+        stats = infos.get("final_info", {})
+        for i in np.flatnonzero(stats.get("_episode", [])):
+            episode_return, length = float(stats["episode"]["r"][i]), int(stats["episode"]["l"][i])
+            self.last_return = f"{episode_return:.1f}"
+            line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+            if self.bar is None:
+                print(line)
+            elif time.time() - self.printed > 2:
+                self.printed = time.time()
+                self.bar.write(line)
+            if self.wandb:
+                self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
     def log(self, metrics):
         for name, value in metrics.items():
@@ -664,8 +666,7 @@ class Run:
         elif now - self.printed >= 5:
             self.printed, sps = now, (self.step - self.start_step) / max(now - self.start_time, 1e-9)
             eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
-            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
-            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+            print(f"progress: step {self.step}/{self.total} | SPS {sps:.0f} | return {self.last_return} | ETA {eta}")
         return self.step < self.total and self.signum is None
 
     def finish(self, wrap_up):
@@ -709,10 +710,9 @@ class Run:
             rng["env_generators"] = list(self.envs.get_attr("np_random"))
         sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
         picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
-        try:
-            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
-        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
-            ckpt.update(rng=rng, envs=None, **self.state())
+        ckpt.update(rng=rng, envs=None, **self.state())
+        with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):  # a user's env may not pickle
+            ckpt["envs"] = pickle.dumps(sub_envs) if picklable else None
         tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
         try:
             with open(tmp, "wb") as f:
@@ -730,11 +730,6 @@ class Run:
             print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-def episodes_ended(infos):  # (env index, return, length) of each episode that ended in this vector step
-    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
-    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
-
-
 def report_eval(returns, extra=""):
     mean, std = np.mean(returns), np.std(returns)
     print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
@@ -743,9 +738,7 @@ def report_eval(returns, extra=""):
 def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model") from None
-    except Exception as e:  # a truncated file, or not a torch file at all
+    except Exception as e:  # a missing or truncated file, or not a torch file at all
         raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")

@@ -17,6 +17,7 @@ Deviations (all shared with CleanRL, so its flags keep their meaning):
 Docs: docs/sac_continuous.md
 """
 
+import contextlib
 import dataclasses
 import glob
 import math
@@ -374,8 +375,7 @@ def main(args):
         real_next_obs = next_obs.copy()  # an ended env's next_obs is the next episode's first: use final_obs
         for i in np.flatnonzero(infos.get("_final_obs", [])):
             real_next_obs[i] = infos["final_obs"][i]
-        for _, episode_return, length in episodes_ended(infos):
-            run.episode(run.step, episode_return, length)
+        run.episodes(run.step, infos)
         rb.add(obs, real_next_obs, actions, rewards, terminations, truncations)
         obs = next_obs
 
@@ -592,10 +592,9 @@ def publish_dataset(dataset_id, **dataset):
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
-# flags that may change on --resume: run management, and settings that change the speed but not the results
 RESUMABLE = {"resume", "run_name", "total_timesteps", "track", "wandb_project_name", "wandb_entity", "save_model"}
 RESUMABLE |= {"checkpoint_every", "save_buffer", "eval_episodes", "eval_checkpoint", "cuda", "threads", "compile"}
-RESUMABLE |= {"cudagraphs"}
+RESUMABLE |= {"cudagraphs"}  # the flags that may change on --resume: run management, and speed alone
 
 
 def parse_args(argv=None):
@@ -640,8 +639,7 @@ class Run:
         torch.set_num_threads(args.threads or torch.get_num_threads())
 
     def start(self, envs, saved, state=dict, total=None, **header):
-        """Resume into `saved` (state_dicts or tensors) and the envs, start W&B and progress; `state()` gives the rest
-        of a checkpoint. SIGINT / SIGTERM then only set a flag, to the end: a second one cannot cut the save short."""
+        """Resume into `saved` and the envs; from here SIGINT / SIGTERM only set a flag (the last save finishes)."""
         self.envs, self.saved, self.state, self.total = envs, saved, state, total or self.args.total_timesteps
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: setattr(self, "signum", self.signum or signum))
@@ -649,8 +647,7 @@ class Run:
         envs.action_space.seed(self.args.seed) if envs is not None else None
         if self.ckpt:
             optional = {"rb"} if not self.ckpt["args"].get("save_buffer", True) else set()  # refilled before updates
-            missing = [k for k in saved if k not in self.ckpt and k not in optional]
-            if missing:
+            if missing := [k for k in saved if k not in self.ckpt and k not in optional]:
                 raise SystemExit(f"{SCRIPT}: the checkpoint has no {', '.join(missing)}: it cannot be resumed")
             for key in [k for k in saved if k in self.ckpt]:
                 (getattr(saved[key], "load_state_dict", None) or saved[key].data.copy_)(self.ckpt[key])
@@ -677,20 +674,24 @@ class Run:
             restart = "" if envs is None or self.ckpt["envs"] else " (this env does not pickle: its episodes restart)"
             print(f"resumed run {self.name} at global_step={self.step}{restart}")
         self.start_step, self.start_time, self.saved_at, self.last_return = self.step, time.time(), self.step, "-"
-        self.printed = 0.0
+        self.printed = self.start_time
         self.bar = tqdm(total=self.total, initial=self.step, unit="step") if sys.stdout.isatty() else None
         return obs
 
-    def episode(self, step, episode_return, length):
-        self.last_return = f"{episode_return:.1f}"
-        line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
-        if self.bar is None:
-            print(line)
-        elif time.time() - self.printed > 2:  # next to a live bar, at most a line every 2 s
-            self.printed = time.time()
-            self.bar.write(line)
-        if self.wandb:
-            self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
+    def episodes(self, step, infos):
+        """A line (and W&B point) per episode that ended in this vector step; next to a live bar, one every 2 s."""
+        stats = infos.get("final_info", {})
+        for i in np.flatnonzero(stats.get("_episode", [])):
+            episode_return, length = float(stats["episode"]["r"][i]), int(stats["episode"]["l"][i])
+            self.last_return = f"{episode_return:.1f}"
+            line = f"global_step={step}, episodic_return={episode_return:.2f}, episodic_length={length}"
+            if self.bar is None:
+                print(line)
+            elif time.time() - self.printed > 2:
+                self.printed = time.time()
+                self.bar.write(line)
+            if self.wandb:
+                self.wandb.log({"charts/episodic_return": episode_return, "charts/episodic_length": length}, step=step)
 
     def log(self, metrics):
         for name, value in metrics.items():
@@ -711,8 +712,7 @@ class Run:
         elif now - self.printed >= 5:
             self.printed, sps = now, (self.step - self.start_step) / max(now - self.start_time, 1e-9)
             eta = time.strftime("%H:%M:%S", time.gmtime((self.total - self.step) / max(sps, 1e-9)))
-            done = f"{self.step}/{self.total} ({100 * self.step // self.total}%)"
-            print(f"progress: step {done} | SPS {sps:.0f} | last return {self.last_return} | ETA {eta}")
+            print(f"progress: step {self.step}/{self.total} | SPS {sps:.0f} | return {self.last_return} | ETA {eta}")
         return self.step < self.total and self.signum is None
 
     def finish(self, wrap_up):
@@ -756,10 +756,9 @@ class Run:
             rng["env_generators"] = list(self.envs.get_attr("np_random"))
         sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
         picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
-        try:
-            ckpt.update(rng=rng, envs=pickle.dumps(sub_envs) if picklable else None, **self.state())
-        except (pickle.PicklingError, TypeError, AttributeError):  # an env of the user's that does not pickle
-            ckpt.update(rng=rng, envs=None, **self.state())
+        ckpt.update(rng=rng, envs=None, **self.state())
+        with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):  # a user's env may not pickle
+            ckpt["envs"] = pickle.dumps(sub_envs) if picklable else None
         tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
         try:
             with open(tmp, "wb") as f:
@@ -777,11 +776,6 @@ class Run:
             print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-def episodes_ended(infos):  # (env index, return, length) of each episode that ended in this vector step
-    ended, stats = infos.get("final_info", {}).get("_episode", []), infos.get("final_info", {}).get("episode")
-    return [(i, float(stats["r"][i]), int(stats["l"][i])) for i in np.flatnonzero(ended)]
-
-
 def report_eval(returns, extra=""):
     mean, std = np.mean(returns), np.std(returns)
     print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
@@ -790,9 +784,7 @@ def report_eval(returns, extra=""):
 def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise SystemExit(f"{SCRIPT}: checkpoint {path!r} not found: pass a file written by --save-model") from None
-    except Exception as e:  # a truncated file, or not a torch file at all
+    except Exception as e:  # a missing or truncated file, or not a torch file at all
         raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
         raise SystemExit(f"{SCRIPT}: {path} is not a checkpoint of {SCRIPT}: use the script that wrote it")

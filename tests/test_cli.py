@@ -391,3 +391,17 @@ def test_an_older_checkpoint_resumes_with_defaults_and_a_missing_part_is_refused
     proc = run_script(script, *quick(script, "--exp-name", "run"), "--resume", path, check=False, env=dataset)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert f"has no {network}" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_algorithm_comes_first_within_its_line_budget(script):
+    """A reader meets the algorithm and its loop first: at most 420 lines to the end of main, main at most 80, then
+    the support code, then the shared run management, at most 200 lines (counted as ruff formats the file)."""
+    lines = (ROOT / f"{script}.py").read_text().splitlines()
+    main_start = lines.index("def main(args):")
+    main_end = next(i for i in range(main_start + 1, len(lines)) if lines[i].startswith(("def ", "class ")))
+    main_end = max(i for i in range(main_start, main_end) if lines[i].strip()) + 1
+    shared = shared_block(script).rstrip("\n").splitlines()
+    assert main_end <= 420 and main_end - main_start <= 80, (main_end, main_end - main_start)
+    assert len(shared) <= 200, len(shared)
+    assert lines.index(shared[0]) > main_end  # the harness after the algorithm
