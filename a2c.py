@@ -270,7 +270,7 @@ def obs_dtype_of(obs_space):
 
 def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action_high=None):
     """Step every env num_steps times from observation `obs`. Returns the rollout (a dict of [T, N] tensors), the
-    observation to continue from and the finished episodes (step index t, env index, return, length)."""
+    observation to continue from and (t, infos) for each step t at which episodes ended."""
     num_envs, obs_space = envs.num_envs, envs.single_observation_space
     dtype = obs_dtype_of(obs_space)
     rollout = {"obs": torch.zeros((num_steps, num_envs, *obs_space.shape), dtype=dtype, device=device)}

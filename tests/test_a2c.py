@@ -92,6 +92,15 @@ class ValueOfObs(torch.nn.Module):
         return torch.zeros(len(x), dtype=torch.long)
 
 
+def finished_episodes(ended):
+    """(t, env, return, length) of every episode in collect_rollout's (t, infos) list."""
+    return [
+        (t, i, float(infos["final_info"]["episode"]["r"][i]), int(infos["final_info"]["episode"]["l"][i]))
+        for t, infos in ended
+        for i in np.flatnonzero(infos["final_info"]["_episode"])
+    ]
+
+
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
     envs = gym.vector.SyncVectorEnv(
@@ -100,7 +109,8 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
     )
     obs, _ = envs.reset(seed=0)
     T = 12
-    b, _, episodes = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu")
+    b, _, ended = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu")
+    episodes = finished_episodes(ended)
     envs.close()
     # Expected trajectory of each env, written out by hand: episodes of length 3 (terminated), 5 (truncated), ...
     steps_in_ep = [0, 1, 2, 0, 1, 2, 3, 4, 0, 1, 2, 0]  # obs before each step
@@ -329,7 +339,8 @@ def test_images_get_one_shared_encoder_and_stay_in_their_dtype(load_script, env_
     )
     obs, _ = envs.reset(seed=0)
     first = obs.copy()
-    rollout, _, episodes = a2c.collect_rollout(envs, agent, obs, 10, "cpu")
+    rollout, _, ended = a2c.collect_rollout(envs, agent, obs, 10, "cpu")
+    episodes = finished_episodes(ended)
     envs.close()
     assert rollout["obs"].dtype == dtype and rollout["obs"].shape == (10, 2, *obs_space.shape)
     assert torch.equal(rollout["obs"][0], torch.as_tensor(first))  # stored as they came, not converted to float

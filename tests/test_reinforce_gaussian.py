@@ -195,8 +195,10 @@ def test_collect_batch_keeps_whole_real_episodes(load_script):
     class Run:  # what collect_batch needs of the script's Run: the global step, and where episodes go
         step, finished = 100, []
 
-        def episode(self, step, episode_return, length):
-            self.finished.append((step, episode_return, length))
+        def episodes(self, step, infos):
+            stats = infos.get("final_info", {})
+            for i in np.flatnonzero(stats.get("_episode", [])):
+                self.finished.append((step, float(stats["episode"]["r"][i]), int(stats["episode"]["l"][i])))
 
     batch, step = m.collect_batch(envs, actor, obs, args, "cpu", Run())
     finished = Run.finished
