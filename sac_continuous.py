@@ -759,8 +759,8 @@ class Run:
         ckpt.update(rng=rng, envs=None, **self.state())
         with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):  # a user's env may not pickle
             ckpt["envs"] = pickle.dumps(sub_envs) if picklable else None
-        tmp = f"{self.path}.{os.getpid()}.tmp"  # atomic and durable: a temp file of this process, fsync, rename
-        try:
+        tmp, self.saved_at = f"{self.path}.{os.getpid()}.tmp", self.step  # a failed save waits for the next multiple
+        try:  # atomic and durable: a temp file of this process, fsync, rename, fsync of the folder
             with open(tmp, "wb") as f:
                 torch.save(ckpt, f)
                 f.flush()
@@ -768,7 +768,6 @@ class Run:
             os.replace(tmp, self.path)
             folder = os.open(os.path.dirname(self.path), os.O_RDONLY)
             os.fsync(folder), os.close(folder)
-            self.saved_at = self.step
         except OSError as e:
             os.remove(tmp) if os.path.exists(tmp) else None
             if final:

@@ -405,3 +405,29 @@ def test_the_algorithm_comes_first_within_its_line_budget(script):
     assert main_end <= 420 and main_end - main_start <= 80, (main_end, main_end - main_start)
     assert len(shared) <= 200, len(shared)
     assert lines.index(shared[0]) > main_end  # the harness after the algorithm
+
+
+def test_a_failed_periodic_save_warns_and_a_failed_final_save_ends_the_run(load_script, tmp_path, monkeypatch, capsys):
+    """A full disk during a periodic checkpoint costs that checkpoint only; during the final one, the run ends with
+    one sentence and a non-zero exit. (In-process; the shared block is the same in every script.)"""
+    sd = load_script("sac_discrete")
+    monkeypatch.chdir(tmp_path)
+    replace, calls = os.replace, []
+
+    def full_disk_at_first(src, dst):  # the first two writes fail as on a full disk, later ones succeed
+        calls.append(dst)
+        if len(calls) <= 2:
+            raise OSError(28, "No space left on device")
+        return replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", full_disk_at_first)
+    args = ["--total-timesteps", 400, "--learning-starts", 100, "--batch-size", 16, "--hidden-dim", 8]
+    sd.main(sd.parse_args([*map(str, args), "--checkpoint-every", "100", "--eval-episodes", "0", "--exp-name", "a"]))
+    err = capsys.readouterr().err
+    assert err.count("warning: no checkpoint at global_step=") == 2 and "No space left on device" in err
+    assert len(calls) == 5 and glob.glob(str(tmp_path / "runs" / "*" / "a.pt"))  # at 300, 400 and the end
+    assert not glob.glob(str(tmp_path / "runs" / "*" / "*.tmp"))
+
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(SystemExit, match="the checkpoint could not be written to runs/.*No space left on device"):
+        sd.main(sd.parse_args([*map(str, args), "--save-model", "--eval-episodes", "0", "--exp-name", "b"]))
