@@ -291,8 +291,10 @@ def critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, act_low, act_hi
     --cql-lagrange, alpha_prime * cql_alpha * (gap - target gap) (Eq. 30; alpha_prime is a constant here).
     Returns (total, TD part, per-critic gap [2] or None when --cql-alpha is 0, Q(s, a_data) [2, B])."""
     obs, actions, rewards, next_obs, terminations = batch
-    target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma,
-                       args.cql_max_target_backup, args.cql_n_actions, args.backup_entropy)  # fmt: skip
+    backup = dict(
+        max_backup=args.cql_max_target_backup, n_actions=args.cql_n_actions, backup_entropy=args.backup_entropy
+    )
+    target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma, **backup)
     q_data = qf(obs, actions)  # [2, B]
     td_loss = ((q_data - target) ** 2).mean(dim=1).sum()
     if args.cql_alpha == 0:
