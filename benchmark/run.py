@@ -192,13 +192,10 @@ def summarise(case, out_dir, seeds, steps):
     runs = []
     for seed in seeds:
         log = out_dir / f"seed{seed}.log"
-        if not log.exists():
-            continue
-        wall, rc = (
-            (out_dir / f"seed{seed}.wall").read_text().split()
-            if (out_dir / f"seed{seed}.wall").exists()
-            else ("nan", "?")
-        )
+        wall_file = out_dir / f"seed{seed}.wall"
+        if not log.exists() or not wall_file.exists() or wall_file.read_text().split()[1] != "0":
+            continue  # absent, still running, or stopped before the end (a resumable case continues it next time)
+        wall, rc = wall_file.read_text().split()
         runs.append((seed, *parse(log.read_text()), float(wall), rc))
     return runs
 
