@@ -344,13 +344,13 @@ def test_a_burst_of_sigterms_during_the_final_save_still_leaves_a_checkpoint(tmp
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_an_unwritable_runs_folder_is_refused_before_training(run_script, dataset, script):
     """Found at start, in one sentence, rather than after the whole run. (The test user may be root, whom a read-only
-    mode does not stop, so `runs` is made a plain file: a folder cannot be created under it.)"""
+    mode does not stop, so `runs` is made a plain file: a folder cannot be created under it. A read-only working
+    directory gives the same sentence for a user who is not root.)"""
     (run_script.cwd / "runs").write_text("not a folder")
-    start = time.time()
     proc = run_script(script, *quick(script, "--save-model"), check=False, env=dataset, timeout=60)
-    assert proc.returncode != 0 and time.time() - start < 30
-    assert "cannot write checkpoints to runs/" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "global_step" not in proc.stdout
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "cannot write checkpoints to runs/" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stdout == "", "refused before the header: no training started"
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
