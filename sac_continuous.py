@@ -20,6 +20,7 @@ Docs: docs/sac_continuous.md
 import contextlib
 import dataclasses
 import glob
+import hashlib
 import math
 import os
 import pickle
@@ -78,7 +79,8 @@ class Args:
     """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
     runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, without __TIME)"""
+    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
+    instead of the time, so that each setting finds its own checkpoint)"""
     eval_checkpoint: Optional[str] = None
     """evaluate this checkpoint instead of training"""
 
@@ -245,8 +247,12 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
     def state_dict(self):
-        n = len(self)  # clone: torch.save of a slice would write the whole preallocated storage
-        fields = {k: getattr(self, k)[:n].clone() for k in self.FIELDS}
+        # a full buffer is saved as it is; the filled rows of a partial one are copied to the CPU (torch.save of a
+        # slice would write the whole preallocated storage), so a save never needs a second buffer on the device
+        n = len(self)
+        fields = {
+            k: v if n == self.size else v[:n].to("cpu", copy=True) for k in self.FIELDS for v in [getattr(self, k)]
+        }
         return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
 
     def load_state_dict(self, state):
@@ -614,15 +620,17 @@ class Run:
     def __init__(self, args, label):
         self.args, self.label, self.step, self.updates = args, label, 0, 0
         self.wandb = self.wandb_id = self.envs = self.signum = None
-        self.saving = bool(args.save_model or args.checkpoint_every or args.resume == "auto")
+        self.saving = bool(args.save_model or args.checkpoint_every or args.resume)  # a resumed run stays resumable
         self.device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-        stamp = "" if args.resume == "auto" else f"__{int(time.time())}"  # auto: the same name at every requeue
-        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}{stamp}"
+        defaults = {f.name: f.default for f in dataclasses.fields(Args)}
+        setting = sorted((k, str(v)) for k, v in vars(args).items() if k not in RESUMABLE and v != defaults[k])
+        stamp = hashlib.sha1(repr(setting).encode()).hexdigest()[:8] if args.resume == "auto" else int(time.time())
+        self.name = args.run_name or f"{label.replace('/', '-')}__{args.exp_name}__{args.seed}__{stamp}"
         path = f"runs/{self.name}/{args.exp_name}.pt"
         resume = (path if os.path.exists(path) else None) if args.resume == "auto" else args.resume
         self.ckpt = load_checkpoint(resume) if resume else None
         if self.ckpt:  # the flags it was trained with; a flag added since then had its default
-            self.ckpt["args"] = {**{f.name: f.default for f in dataclasses.fields(Args)}, **self.ckpt["args"]}
+            self.ckpt["args"] = {**defaults, **self.ckpt["args"]}
             changed = [k for k, v in vars(args).items() if k not in RESUMABLE and self.ckpt["args"][k] != v]
             was = ", ".join(f"--{k.replace('_', '-')} {self.ckpt['args'][k]} (now {getattr(args, k)})" for k in changed)
             if changed:
@@ -757,7 +765,7 @@ class Run:
         sub_envs = getattr(self.envs, "envs", [])  # pickled where that captures them: not MuJoCo, Box2D, subprocesses
         picklable = sub_envs and not any(isinstance(e.unwrapped, gym.utils.EzPickle) or e.render_mode for e in sub_envs)
         ckpt.update(rng=rng, envs=None, **self.state())
-        with contextlib.suppress(pickle.PicklingError, TypeError, AttributeError):  # a user's env may not pickle
+        with contextlib.suppress(Exception):  # an env of the user's that does not pickle restarts its episodes
             ckpt["envs"] = pickle.dumps(sub_envs) if picklable else None
         tmp, self.saved_at = f"{self.path}.{os.getpid()}.tmp", self.step  # a failed save waits for the next multiple
         try:  # atomic and durable: a temp file of this process, fsync, rename, fsync of the folder
@@ -775,9 +783,8 @@ class Run:
             print(f"{SCRIPT}: warning: no checkpoint at global_step={self.step} ({e.strerror})", file=sys.stderr)
 
 
-def report_eval(returns, extra=""):
-    mean, std = np.mean(returns), np.std(returns)
-    print(f"eval/episodic_return={mean:.2f} (std {std:.2f} over {len(returns)} episodes){extra}")
+def report_eval(scores, extra=""):  # the final evaluation's line: the episodes' returns, mean and spread
+    print(f"eval/episodic_return={np.mean(scores):.2f} (std {np.std(scores):.2f} over {len(scores)} episodes){extra}")
 
 
 def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one

@@ -431,3 +431,15 @@ def test_a_failed_periodic_save_warns_and_a_failed_final_save_ends_the_run(load_
     monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError(28, "No space left on device")))
     with pytest.raises(SystemExit, match="the checkpoint could not be written to runs/.*No space left on device"):
         sd.main(sd.parse_args([*map(str, args), "--save-model", "--eval-episodes", "0", "--exp-name", "b"]))
+
+
+def test_resume_auto_names_each_setting_apart_and_the_same_at_every_requeue(load_script, tmp_path, monkeypatch):
+    """Without --run-name, --resume auto names the run after the flags that set it up (those not at their defaults,
+    run management aside): the same command line finds its folder again, the points of a sweep never share one."""
+    sd = load_script("sac_discrete")
+    monkeypatch.chdir(tmp_path)
+    name = lambda *flags: sd.Run(sd.parse_args(["--resume", "auto", *flags]), "CartPole-v1").name  # noqa: E731
+    assert name("--q-lr", "3e-4") == name("--q-lr", "3e-4", "--total-timesteps", "999", "--threads", "2")
+    assert name("--q-lr", "3e-4") != name("--q-lr", "1e-4") != name()
+    assert name("--q-lr", "1e-3") == name()  # 1e-3 is the default: a flag added later at its default keeps the name
+    assert name().startswith("CartPole-v1__sac_discrete__1__")
