@@ -14,6 +14,7 @@ wall time, the exact command) and one learning-curve PNG per case under benchmar
 
 import argparse
 import concurrent.futures
+import gzip
 import os
 import platform
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+ARCHIVE = ROOT / "benchmark" / "logs"  # the logs of finished runs, gzipped: results.md can be rebuilt on any clone
 EPISODE = re.compile(r"^global_step=(\d+), (?:episodic_return|eval_return)=([-\d.e+naif]+)")  # cql: periodic evals
 EVAL = re.compile(r"^eval/episodic_return=([-\d.e+naif]+)")
 SCORE = re.compile(r"normalized_score=([-\d.e+naif]+)")
@@ -158,9 +160,9 @@ def first_reached(steps, returns, window, threshold):
 
 
 def run_one(case, seed, steps, out_dir, env):
-    """One training run, its output streamed to out_dir/seed<S>.log (skipped when an earlier run finished)."""
-    timing = out_dir / f"seed{seed}.wall"
-    if timing.exists() and timing.read_text().split()[1] == "0":
+    """One training run, its output streamed to out_dir/seed<S>.log (skipped when an earlier run finished, here or
+    in the archive); a finished run's log is archived, gzipped, under benchmark/logs/ (part of the repository)."""
+    if finished_log(out_dir, case, seed):
         return
     run_dir = out_dir / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +173,29 @@ def run_one(case, seed, steps, out_dir, env):
         rc = subprocess.run(cmd, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
     (out_dir / f"seed{seed}.wall").write_text(f"{time.time() - start:.1f} {rc}\n")
     print(f"{case.name} seed {seed}: exit {rc}, {time.time() - start:.0f} s", flush=True)
+    if rc == 0 and out_dir.parent.name == "full":
+        archive(out_dir, case, seed)
+
+
+def archive(out_dir, case, seed):
+    folder = ARCHIVE / case.name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"seed{seed}.wall").write_text((out_dir / f"seed{seed}.wall").read_text())
+    with gzip.open(folder / f"seed{seed}.log.gz", "wt") as f:
+        f.write((out_dir / f"seed{seed}.log").read_text())
+
+
+def finished_log(out_dir, case, seed):
+    """(log text, wall seconds) of a run that finished (exit 0), from this machine's output or the archive."""
+    kept = ARCHIVE / case.name
+    for log, wall in [
+        (out_dir / f"seed{seed}.log", out_dir / f"seed{seed}.wall"),
+        (kept / f"seed{seed}.log.gz", kept / f"seed{seed}.wall"),
+    ]:
+        if log.exists() and wall.exists() and wall.read_text().split()[1] == "0":
+            text = gzip.open(log, "rt").read() if log.suffix == ".gz" else log.read_text()
+            return text, float(wall.read_text().split()[0])
+    return None
 
 
 def setup(case, out_dir, env, quick):
@@ -188,16 +213,11 @@ def setup(case, out_dir, env, quick):
 
 
 def summarise(case, out_dir, seeds, steps):
-    """A row of results.md and the data of the case's plot, from its logs."""
-    runs = []
-    for seed in seeds:
-        log = out_dir / f"seed{seed}.log"
-        wall_file = out_dir / f"seed{seed}.wall"
-        if not log.exists() or not wall_file.exists() or wall_file.read_text().split()[1] != "0":
-            continue  # absent, still running, or stopped before the end (a resumable case continues it next time)
-        wall, rc = wall_file.read_text().split()
-        runs.append((seed, *parse(log.read_text()), float(wall), rc))
-    return runs
+    """The runs of a case, from their logs; none until every seed has finished (a case enters results.md whole)."""
+    logs = [finished_log(out_dir, case, seed) for seed in seeds]
+    if not all(logs):
+        return []
+    return [(seed, *parse(text), wall, "0") for seed, (text, wall) in zip(seeds, logs)]
 
 
 def quartiles(values):
