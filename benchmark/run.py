@@ -181,8 +181,8 @@ def archive(out_dir, case, seed):
     folder = ARCHIVE / case.name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"seed{seed}.wall").write_text((out_dir / f"seed{seed}.wall").read_text())
-    with gzip.open(folder / f"seed{seed}.log.gz", "wt") as f:
-        f.write((out_dir / f"seed{seed}.log").read_text())
+    with gzip.GzipFile(folder / f"seed{seed}.log.gz", "wb", mtime=0) as f:  # the same bytes when archived again
+        f.write((out_dir / f"seed{seed}.log").read_bytes())
 
 
 def finished_log(out_dir, case, seed):
