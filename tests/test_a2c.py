@@ -223,6 +223,16 @@ def test_box_with_normalisation_saves_evaluates_and_resumes_statistics(run_scrip
         assert after.count == before.count + 200  # one update per step
 
 
+def stop_by_sigterm(a2c, monkeypatch, capsys, run, step):
+    """run("stopped") receives SIGTERM at `step`: it must exit 143 and say where it stopped; the patch is undone."""
+    monkeypatch.setattr(a2c, "Run", sigterm_at(a2c, step))
+    with pytest.raises(SystemExit) as stopped:
+        run("stopped")
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert f"stopped by SIGTERM at global_step={step}" in capsys.readouterr().out
+    monkeypatch.undo()
+
+
 def sigterm_at(a2c, step):
     """The script's Run, with a real SIGTERM to this process (caught by the script's handler like a cluster's
     pre-emption) when the loop reaches `step`."""
@@ -256,12 +266,7 @@ def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, m
     run("straight")
     straight_out = capsys.readouterr().out
 
-    monkeypatch.setattr(a2c, "Run", sigterm_at(a2c, 512))
-    with pytest.raises(SystemExit) as stopped:
-        run("stopped")
-    assert stopped.value.code == 128 + signal.SIGTERM
-    assert "stopped by SIGTERM at global_step=512" in capsys.readouterr().out
-    monkeypatch.undo()
+    stop_by_sigterm(a2c, monkeypatch, capsys, run, 512)
     run("stopped", resume=checkpoint("stopped"))
     resumed_out = capsys.readouterr().out
 
@@ -372,12 +377,7 @@ def test_sigterm_and_resume_with_images_is_exact(load_script, tmp_path, monkeypa
         return path, [line for line in capsys.readouterr().out.splitlines() if line.startswith("eval/")]
 
     straight, straight_eval = run("straight")
-    monkeypatch.setattr(a2c, "Run", sigterm_at(a2c, 128))
-    with pytest.raises(SystemExit) as stopped:
-        run("stopped")
-    assert stopped.value.code == 128 + signal.SIGTERM
-    assert "stopped by SIGTERM at global_step=128" in capsys.readouterr().out
-    monkeypatch.undo()
+    stop_by_sigterm(a2c, monkeypatch, capsys, run, 128)
     (path,) = glob.glob(str(tmp_path / "stopped" / "runs" / "*" / "run.pt"))
     resumed, resumed_eval = run("stopped", resume=path)
     assert resumed_eval == straight_eval and len(straight_eval) == 1
