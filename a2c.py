@@ -51,81 +51,47 @@ torch.distributions.Distribution.set_default_validate_args(False)  # argument ch
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    threads: int = 1
-    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
-    track: bool = False
-    """track the run with Weights & Biases"""
-    wandb_project_name: str = "cleanrl"
-    """the W&B project name"""
-    wandb_entity: Optional[str] = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record videos of the first env into runs/{run_name}/videos (and W&B with --track)"""
-    save_model: bool = False
-    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
-    checkpoint_every: int = 0
-    """also save that checkpoint every this many env steps (0: never)"""
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
+    seed: int = 1  # seed of the experiment
+    torch_deterministic: bool = True  # if toggled, sets `torch.backends.cudnn.deterministic=True`
+    cuda: bool = True  # use CUDA when it is available
+    threads: int = 1  # torch CPU threads (0: one per core; two or more collapse when runs share the cores)
+    track: bool = False  # track the run with Weights & Biases
+    wandb_project_name: str = "cleanrl"  # the W&B project name
+    wandb_entity: Optional[str] = None  # the W&B entity (team)
+    capture_video: bool = False  # record videos of the first env into runs/{run_name}/videos (and W&B with --track)
+    save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
+    checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
+    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
+    # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
-    instead of the time, so that each setting finds its own checkpoint)"""
-    eval_checkpoint: Optional[str] = None
-    """evaluate this checkpoint instead of training"""
+    eval_checkpoint: Optional[str] = None  # evaluate this checkpoint instead of training
 
-    env_id: str = "CartPole-v1"
-    """the id of the environment (Discrete or Box actions; vector or image observations, MinAtar/* and Atari ids)"""
-    total_timesteps: int = 200_000
-    """total env steps (summed over all envs)"""
-    num_envs: int = 8
-    """the number of parallel envs"""
-    async_envs: bool = False
-    """step the envs in subprocesses (AsyncVectorEnv) instead of in this process"""
-    num_steps: int = 8
-    """steps per env per rollout (the n of n-step returns)"""
-    learning_rate: float = 1e-3
-    """the learning rate of the optimiser"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over training"""
-    optimizer: Literal["adam", "rmsprop"] = "adam"
-    """Adam, or RMSprop (alpha 0.99, eps 1e-5, as in the A2C paper and SB3)"""
-    rmsprop_alpha: float = 0.99
-    """RMSprop smoothing constant (used with --optimizer rmsprop)"""
-    optim_eps: float = 1e-5
-    """epsilon of the optimiser"""
-    gamma: float = 0.99
-    """the discount factor"""
-    gae_lambda: float = 0.95
-    """GAE lambda (1.0 = n-step returns)"""
-    norm_adv: bool = False
-    """normalise advantages over each rollout batch"""
-    ent_coef: float = 0.0
-    """entropy bonus coefficient"""
-    vf_coef: float = 0.5
-    """value loss coefficient"""
-    max_grad_norm: float = 0.5
-    """gradient-norm clipping threshold"""
-    hidden_dim: int = 64
-    """width of the two hidden layers (vector observations)"""
-    shared_torso: bool = False
-    """actor and critic share the hidden layers (default: separate networks; images always share their encoder)"""
-    log_std_init: float = 0.0
-    """initial log-std of the Gaussian policy (Box actions)"""
-    norm_obs: bool = False
-    """normalise observations with running statistics (gym.wrappers.NormalizeObservation, per env; vectors only)"""
-    norm_reward: bool = False
-    """scale rewards by a running std of the discounted return (gym.wrappers.NormalizeReward, per env)"""
-    eval_episodes: int = 10
-    """episodes of the final deterministic evaluation"""
+    env_id: str = "CartPole-v1"  # the env id (Discrete or Box actions; vector or image observations, MinAtar, Atari)
+    total_timesteps: int = 200_000  # total env steps (summed over all envs)
+    num_envs: int = 8  # the number of parallel envs
+    async_envs: bool = False  # step the envs in subprocesses (AsyncVectorEnv) instead of in this process
+    num_steps: int = 8  # steps per env per rollout (the n of n-step returns)
+    learning_rate: float = 1e-3  # the learning rate of the optimiser
+    anneal_lr: bool = True  # decay the learning rate linearly to 0 over training
+    optimizer: Literal["adam", "rmsprop"] = "adam"  # Adam, or RMSprop (alpha 0.99, eps 1e-5, as the A2C paper and SB3)
+    rmsprop_alpha: float = 0.99  # RMSprop smoothing constant (used with --optimizer rmsprop)
+    optim_eps: float = 1e-5  # epsilon of the optimiser
+    gamma: float = 0.99  # the discount factor
+    gae_lambda: float = 0.95  # GAE lambda (1.0 = n-step returns)
+    norm_adv: bool = False  # normalise advantages over each rollout batch
+    ent_coef: float = 0.0  # entropy bonus coefficient
+    vf_coef: float = 0.5  # value loss coefficient
+    max_grad_norm: float = 0.5  # gradient-norm clipping threshold
+    hidden_dim: int = 64  # width of the two hidden layers (vector observations)
+    shared_torso: bool = False  # actor and critic share the hidden layers (images always share their encoder)
+    log_std_init: float = 0.0  # initial log-std of the Gaussian policy (Box actions)
+    norm_obs: bool = False  # normalise observations with running statistics (NormalizeObservation, per env; vectors)
+    norm_reward: bool = False  # scale rewards by a running std of the discounted return (NormalizeReward, per env)
+    eval_episodes: int = 10  # episodes of the final deterministic evaluation
 
 
 def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, norm_reward=False, clip_rewards=True):

@@ -53,86 +53,51 @@ torch.distributions.Distribution.set_default_validate_args(False)  # argument ch
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    threads: int = 1
-    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
-    track: bool = False
-    """track the run with Weights & Biases"""
-    wandb_project_name: str = "cleanrl"
-    """the W&B project name"""
-    wandb_entity: Optional[str] = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record the first episode of the final evaluation into runs/{run_name}/videos (and W&B with --track)"""
-    save_model: bool = False
-    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
-    checkpoint_every: int = 0
-    """also save that checkpoint every this many gradient steps (0: never)"""
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
+    seed: int = 1  # seed of the experiment
+    torch_deterministic: bool = True  # if toggled, sets `torch.backends.cudnn.deterministic=True`
+    cuda: bool = True  # use CUDA when it is available
+    threads: int = 1  # torch CPU threads (0: one per core; two or more collapse when runs share the cores)
+    track: bool = False  # track the run with Weights & Biases
+    wandb_project_name: str = "cleanrl"  # the W&B project name
+    wandb_entity: Optional[str] = None  # the W&B entity (team)
+    capture_video: bool = False  # record the final evaluation's first episode into runs/{run_name}/videos (and W&B)
+    save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
+    checkpoint_every: int = 0  # also save that checkpoint every this many gradient steps (0: never)
+    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    # the run's folder under runs/ (default DATASET__EXP_NAME__SEED__TIME, '/' as '-'; with --resume auto, a hash of the
+    # set-up flags instead of the time: each setting finds its own checkpoint)
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default DATASET__EXP_NAME__SEED__TIME, '/' as '-'; with --resume auto, a hash of
-    the set-up flags instead of the time, so that each setting finds its own checkpoint)"""
-    eval_checkpoint: Optional[str] = None
-    """evaluate this checkpoint instead of training"""
+    eval_checkpoint: Optional[str] = None  # evaluate this checkpoint instead of training
 
-    dataset_id: str = "mujoco/hopper/medium-v0"
-    """the Minari dataset id (looked up in MINARI_DATASETS_PATH, default ~/.minari/datasets)"""
-    download: bool = True
-    """download the dataset when it is not found locally (needs network access)"""
-    env_id: Optional[str] = None
-    """evaluation env id; default: the dataset's own eval env (or the env it was collected in)"""
-    total_timesteps: int = 1_000_000
-    """number of GRADIENT steps (offline: the environment is only used for evaluation)"""
-    gamma: float = 0.99
-    """the discount factor"""
-    tau: float = 0.005
-    """target smoothing coefficient (Polyak averaging)"""
-    batch_size: int = 256
-    """the batch size of sampled transitions"""
-    policy_lr: float = 3e-5
-    """the learning rate of the actor"""
-    q_lr: float = 3e-4
-    """the learning rate of the critics and of the Lagrange multiplier"""
-    alpha_lr: float = 3e-5
-    """the learning rate of the SAC entropy temperature (CORL uses the actor's)"""
-    hidden_dim: int = 256
-    """width of the two hidden layers of the actor and of each critic (CORL: three layers of 256)"""
-    autotune: bool = True
-    """tune the SAC temperature towards a target entropy of -|A| (--no-autotune: fixed --alpha)"""
-    alpha: float = 1.0
-    """the SAC temperature: its initial value with --autotune, else fixed"""
-    cql_alpha: float = 10.0
-    """weight of the conservative penalty (0 gives plain offline SAC; the paper uses 5 on MuJoCo, CORL 10)"""
-    cql_n_actions: int = 10
-    """sampled actions per state for the logsumexp: this many uniform, policy-at-s and policy-at-s' actions each"""
+    dataset_id: str = "mujoco/hopper/medium-v0"  # Minari id, in MINARI_DATASETS_PATH (default ~/.minari/datasets)
+    download: bool = True  # download the dataset when it is not found locally (needs network access)
+    env_id: Optional[str] = None  # evaluation env id (default: the dataset's eval env, or the env it was collected in)
+    total_timesteps: int = 1_000_000  # number of GRADIENT steps (offline: the environment is only used for evaluation)
+    gamma: float = 0.99  # the discount factor
+    tau: float = 0.005  # target smoothing coefficient (Polyak averaging)
+    batch_size: int = 256  # transitions per gradient step (sampled from the dataset)
+    policy_lr: float = 3e-5  # the learning rate of the actor
+    q_lr: float = 3e-4  # the learning rate of the critics and of the Lagrange multiplier
+    alpha_lr: float = 3e-5  # the learning rate of the SAC entropy temperature (CORL uses the actor's)
+    hidden_dim: int = 256  # width of the two hidden layers of the actor and of each critic (CORL: three layers of 256)
+    autotune: bool = True  # tune the SAC temperature towards a target entropy of -|A| (--no-autotune: fixed --alpha)
+    alpha: float = 1.0  # the SAC temperature: its initial value with --autotune, else fixed
+    cql_alpha: float = 10.0  # weight of the conservative penalty (0: plain offline SAC; the paper uses 5 on MuJoCo)
+    cql_n_actions: int = 10  # actions per state for the logsumexp: this many uniform, pi(s) and pi(s') ones each
+    # temperature t of the logsumexp: t * logsumexp((Q - log density) / t) over the sampled actions, as in the authors'
+    # code and CORL; it is the importance-sampled t * log integral exp(Q / t) da only at t = 1
     cql_temp: float = 1.0
-    """temperature t of the logsumexp: t * logsumexp((Q - log density) / t) over the sampled actions, as in the
-    authors' code and CORL; it is the importance-sampled t * log integral exp(Q / t) da only at t = 1"""
-    cql_lagrange: bool = False
-    """tune the penalty weight alpha' automatically so that the penalty gap approaches --cql-target-action-gap"""
-    cql_target_action_gap: float = 10.0
-    """target value of (logsumexp - Q(s, a_data)) for the Lagrange variant"""
-    cql_max_target_backup: bool = False
-    """back up the max over --cql-n-actions policy actions at s' instead of a single sample"""
-    backup_entropy: bool = False
-    """subtract the entropy term in the TD target (soft backup)"""
-    bc_steps: int = 0
-    """behaviour-cloning warm-up: the actor maximises log pi(a_data|s) for this many gradient steps"""
-    normalize_obs: bool = True
-    """standardise observations with the dataset's mean and std (the same statistics at evaluation)"""
-    eval_freq: int = 5_000
-    """evaluate every this many gradient steps (0: only at the end)"""
-    eval_episodes: int = 10
-    """episodes per evaluation (periodic and final)"""
+    cql_lagrange: bool = False  # tune the penalty weight so that the penalty gap nears --cql-target-action-gap
+    cql_target_action_gap: float = 10.0  # target value of (logsumexp - Q(s, a_data)) for the Lagrange variant
+    cql_max_target_backup: bool = False  # back up the max over --cql-n-actions policy actions at s', not one sample
+    backup_entropy: bool = False  # subtract the entropy term in the TD target (soft backup)
+    bc_steps: int = 0  # behaviour-cloning warm-up: the actor maximises log pi(a_data|s) for this many gradient steps
+    normalize_obs: bool = True  # standardise observations with the dataset's mean and std (also at evaluation)
+    eval_freq: int = 5_000  # evaluate every this many gradient steps (0: only at the end)
+    eval_episodes: int = 10  # episodes per evaluation (periodic and final)
 
 
 def video_spec(env_spec, folder):

@@ -47,76 +47,46 @@ torch.distributions.Distribution.set_default_validate_args(False)  # argument ch
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    threads: int = 1
-    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
-    track: bool = False
-    """track the run with Weights & Biases"""
-    wandb_project_name: str = "cleanrl"
-    """the W&B project name"""
-    wandb_entity: Optional[str] = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record videos of the first env into runs/{run_name}/videos (and W&B with --track)"""
-    save_model: bool = False
-    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
-    checkpoint_every: int = 0
-    """also save that checkpoint every this many env steps (0: never), at the first batch boundary past each"""
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
+    seed: int = 1  # seed of the experiment
+    torch_deterministic: bool = True  # if toggled, sets `torch.backends.cudnn.deterministic=True`
+    cuda: bool = True  # use CUDA when it is available
+    threads: int = 1  # torch CPU threads (0: one per core; two or more collapse when runs share the cores)
+    track: bool = False  # track the run with Weights & Biases
+    wandb_project_name: str = "cleanrl"  # the W&B project name
+    wandb_entity: Optional[str] = None  # the W&B entity (team)
+    capture_video: bool = False  # record videos of the first env into runs/{run_name}/videos (and W&B with --track)
+    save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
+    checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
+    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
+    # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
-    instead of the time, so that each setting finds its own checkpoint)"""
-    eval_checkpoint: Optional[str] = None
-    """evaluate this checkpoint instead of training"""
+    eval_checkpoint: Optional[str] = None  # evaluate this checkpoint instead of training
 
-    env_id: str = "InvertedPendulum-v5"
-    """the environment id (any Box-action env, or the built-in GaussianBandit-v0)"""
-    total_timesteps: int = 200_000
-    """total env steps; no new batch starts once this many steps were taken"""
-    num_envs: int = 4
-    """number of parallel envs in the vector env"""
-    async_envs: bool = False
-    """use gym.vector.AsyncVectorEnv (one process per env) instead of SyncVectorEnv"""
+    env_id: str = "InvertedPendulum-v5"  # the environment id (any Box-action env, or the built-in GaussianBandit-v0)
+    total_timesteps: int = 200_000  # total env steps; no new batch starts once this many steps were taken
+    num_envs: int = 4  # number of parallel envs in the vector env
+    async_envs: bool = False  # use gym.vector.AsyncVectorEnv (one process per env) instead of SyncVectorEnv
+    # env steps per update, in whole episodes: once the batch holds this many steps, each env finishes the episode
+    # it is in and starts no new one; the steps of envs that finish early are discarded (but counted in global_step)
     batch_size: int = 2000
-    """env steps per update, in whole episodes: once the batch holds this many steps, each env finishes the episode it
-    is in and starts no new one; the steps of envs that finish early are discarded (but counted in global_step)"""
-    gamma: float = 0.99
-    """the discount factor"""
-    learning_rate: float = 1e-2
-    """Adam learning rate of the policy"""
-    anneal_lr: bool = True
-    """decay both learning rates linearly to 0 over total_timesteps (late large steps can undo a solved task)"""
-    baseline: Literal["none", "mean", "value"] = "value"
-    """Psi = reward-to-go (none), minus its batch mean (mean), or GAE(lambda) advantages of a learned V(s) (value)"""
-    gae_lambda: float = 0.97
-    """the GAE lambda (--baseline value only); 1.0 gives reward-to-go minus V"""
-    vf_learning_rate: float = 3e-3
-    """Adam learning rate of the value net (--baseline value only)"""
-    vf_iters: int = 80
-    """full-batch gradient steps on the value net per update (--baseline value only)"""
-    norm_adv: bool = True
-    """standardise Psi over the batch; with --baseline none only divide by its std (centring would be a baseline)"""
-    ent_coef: float = 0.0
-    """coefficient of the entropy bonus"""
-    max_grad_norm: float = 0.5
-    """the maximum gradient norm (policy and value net)"""
-    state_dependent_std: bool = False
-    """log sigma from a second head of the policy net instead of a state-independent parameter"""
-    log_std_init: float = -0.5
-    """initial log sigma"""
-    eval_episodes: int = 10
-    """episodes of the final deterministic evaluation"""
-    hidden_dim: int = 64
-    """units in each of the two hidden layers (policy and value net)"""
+    gamma: float = 0.99  # the discount factor
+    learning_rate: float = 1e-2  # Adam learning rate of the policy
+    anneal_lr: bool = True  # decay both learning rates linearly to 0 (late large steps can undo a solve)
+    baseline: Literal["none", "mean", "value"] = "value"  # Psi = reward-to-go, minus its mean, or GAE of a learned V
+    gae_lambda: float = 0.97  # the GAE lambda (--baseline value only); 1.0 gives reward-to-go minus V
+    vf_learning_rate: float = 3e-3  # Adam learning rate of the value net (--baseline value only)
+    vf_iters: int = 80  # full-batch gradient steps on the value net per update (--baseline value only)
+    norm_adv: bool = True  # standardise Psi over the batch (--baseline none: only divide by its std)
+    ent_coef: float = 0.0  # coefficient of the entropy bonus
+    max_grad_norm: float = 0.5  # the maximum gradient norm (policy and value net)
+    state_dependent_std: bool = False  # log sigma from a second head of the policy net, not a parameter
+    log_std_init: float = -0.5  # initial log sigma
+    eval_episodes: int = 10  # episodes of the final deterministic evaluation
+    hidden_dim: int = 64  # units in each of the two hidden layers (policy and value net)
 
 
 def make_env(env_id, idx, capture_video, run_name):

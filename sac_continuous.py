@@ -51,83 +51,49 @@ torch.distributions.Distribution.set_default_validate_args(False)  # argument ch
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    threads: int = 1
-    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
-    track: bool = False
-    """track the run with Weights & Biases"""
-    wandb_project_name: str = "cleanrl"
-    """the W&B project name"""
-    wandb_entity: Optional[str] = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record videos of the first env into runs/{run_name}/videos (and W&B with --track)"""
-    save_model: bool = False
-    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
-    checkpoint_every: int = 0
-    """also save that checkpoint every this many env steps (0: never)"""
-    save_buffer: bool = True
-    """include the replay buffer in checkpoints, so that --resume continues exactly (--no-save-buffer for huge ones)"""
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
+    seed: int = 1  # seed of the experiment
+    torch_deterministic: bool = True  # if toggled, sets `torch.backends.cudnn.deterministic=True`
+    cuda: bool = True  # use CUDA when it is available
+    threads: int = 1  # torch CPU threads (0: one per core; two or more collapse when runs share the cores)
+    track: bool = False  # track the run with Weights & Biases
+    wandb_project_name: str = "cleanrl"  # the W&B project name
+    wandb_entity: Optional[str] = None  # the W&B entity (team)
+    capture_video: bool = False  # record videos of the first env into runs/{run_name}/videos (and W&B with --track)
+    save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
+    checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
+    save_buffer: bool = True  # checkpoints hold the replay buffer, so --resume is exact (--no-save-buffer: huge ones)
+    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
+    # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
-    instead of the time, so that each setting finds its own checkpoint)"""
-    eval_checkpoint: Optional[str] = None
-    """evaluate this checkpoint instead of training"""
+    eval_checkpoint: Optional[str] = None  # evaluate this checkpoint instead of training
 
-    env_id: str = "Pendulum-v1"
-    """the id of the environment (any Box-action env)"""
-    total_timesteps: int = 1_000_000
-    """total environment steps, summed over all envs"""
-    num_envs: int = 1
-    """parallel envs; each vector step adds num_envs transitions and makes one gradient step"""
-    buffer_size: int = 1_000_000
-    """the replay memory size, in transitions"""
-    gamma: float = 0.99
-    """the discount factor"""
-    tau: float = 0.005
-    """target smoothing coefficient (Polyak averaging)"""
-    batch_size: int = 256
-    """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
-    learning_starts: int = 5_000
-    """env steps of uniform random actions before learning starts"""
-    policy_lr: float = 3e-4
-    """the learning rate of the actor"""
-    q_lr: float = 1e-3
-    """the learning rate of the critics and of the temperature"""
-    policy_frequency: int = 2
-    """the actor (and alpha) take this many steps every this many critic steps (delayed, as in CleanRL)"""
-    target_network_frequency: int = 1
-    """the frequency of target network updates, in critic updates"""
-    hidden_dim: int = 256
-    """width of the two hidden layers of every network"""
-    compile: bool = False
-    """torch.compile the critic and actor update steps (for CUDA; on CPU it measured slower than eager)"""
-    cudagraphs: bool = False
-    """with --compile on CUDA, also capture the update steps as CUDA graphs (mode "reduce-overhead")"""
-    autotune: bool = True
-    """tune the temperature alpha towards a target entropy of -|A| (--no-autotune: alpha stays at --alpha)"""
-    alpha_init: float = 1.0
-    """the temperature alpha at the start, with --autotune (1, as in CleanRL and SB3)"""
-    alpha: float = 0.2
-    """the fixed temperature with --no-autotune"""
-    eval_episodes: int = 10
-    """episodes of the final deterministic evaluation"""
-    save_dataset: Optional[str] = None
-    """at the end, write a Minari dataset with this id (e.g. pendulum/sac-replay-v0) for cql.py"""
+    env_id: str = "Pendulum-v1"  # the id of the environment (any Box-action env)
+    total_timesteps: int = 1_000_000  # total environment steps, summed over all envs
+    num_envs: int = 1  # parallel envs; each vector step adds num_envs transitions and makes one gradient step
+    buffer_size: int = 1_000_000  # the replay memory size, in transitions
+    gamma: float = 0.99  # the discount factor
+    tau: float = 0.005  # target smoothing coefficient (Polyak averaging)
+    batch_size: int = 256  # transitions per gradient step (drawn with replacement, also from a buffer holding fewer)
+    learning_starts: int = 5_000  # env steps of uniform random actions before learning starts
+    policy_lr: float = 3e-4  # the learning rate of the actor
+    q_lr: float = 1e-3  # the learning rate of the critics and of the temperature
+    policy_frequency: int = 2  # every this many critic steps, this many actor (and alpha) steps, as CleanRL
+    target_network_frequency: int = 1  # the frequency of target network updates, in critic updates
+    hidden_dim: int = 256  # width of the two hidden layers of every network
+    compile: bool = False  # torch.compile the critic and actor steps (for CUDA; on CPU it measured slower than eager)
+    cudagraphs: bool = False  # with --compile on CUDA, also capture the steps as CUDA graphs (mode reduce-overhead)
+    autotune: bool = True  # tune alpha towards a target entropy of -|A| (--no-autotune: alpha stays at --alpha)
+    alpha_init: float = 1.0  # the temperature alpha at the start, with --autotune (1, as in CleanRL and SB3)
+    alpha: float = 0.2  # the fixed temperature with --no-autotune
+    eval_episodes: int = 10  # episodes of the final deterministic evaluation
+    save_dataset: Optional[str] = None  # at the end, write a Minari dataset with this id (e.g. pendulum/sac-replay-v0)
+    # the replay buffer, episode by episode, or fresh episodes of the final stochastic policy
     dataset_kind: Literal["replay", "policy"] = "replay"
-    """replay: the whole replay buffer, episode by episode; policy: fresh episodes of the final stochastic policy"""
-    dataset_episodes: int = 100
-    """number of episodes written with --dataset-kind policy"""
+    dataset_episodes: int = 100  # number of episodes written with --dataset-kind policy
 
 
 def make_env(env_id, idx, capture_video, run_name):

@@ -51,80 +51,48 @@ torch.distributions.Distribution.set_default_validate_args(False)  # argument ch
 
 @dataclass
 class Args:
-    exp_name: str = os.path.basename(__file__)[: -len(".py")]
-    """the name of this experiment"""
-    seed: int = 1
-    """seed of the experiment"""
-    torch_deterministic: bool = True
-    """if toggled, sets `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    threads: int = 1
-    """torch CPU threads (0: torch's default, one per core); two threads collapse when other runs share the cores"""
-    track: bool = False
-    """track the run with Weights & Biases"""
-    wandb_project_name: str = "cleanrl"
-    """the W&B project name"""
-    wandb_entity: Optional[str] = None
-    """the W&B entity (team)"""
-    capture_video: bool = False
-    """record videos of the first env into runs/{run_name}/videos (and W&B with --track)"""
-    save_model: bool = False
-    """save a checkpoint to runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)"""
-    checkpoint_every: int = 0
-    """also save that checkpoint every this many env steps (0: never)"""
-    save_buffer: bool = True
-    """include the replay buffer in checkpoints, so that --resume continues exactly (--no-save-buffer for huge ones)"""
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
+    seed: int = 1  # seed of the experiment
+    torch_deterministic: bool = True  # if toggled, sets `torch.backends.cudnn.deterministic=True`
+    cuda: bool = True  # use CUDA when it is available
+    threads: int = 1  # torch CPU threads (0: one per core; two or more collapse when runs share the cores)
+    track: bool = False  # track the run with Weights & Biases
+    wandb_project_name: str = "cleanrl"  # the W&B project name
+    wandb_entity: Optional[str] = None  # the W&B entity (team)
+    capture_video: bool = False  # record videos of the first env into runs/{run_name}/videos (and W&B with --track)
+    save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
+    checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
+    save_buffer: bool = True  # checkpoints hold the replay buffer, so --resume is exact (--no-save-buffer: huge ones)
+    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
+    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
     resume: Optional[str] = None
-    """continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue of a cluster job"""
+    # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
+    # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
-    """the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
-    instead of the time, so that each setting finds its own checkpoint)"""
-    eval_checkpoint: Optional[str] = None
-    """evaluate this checkpoint instead of training"""
+    eval_checkpoint: Optional[str] = None  # evaluate this checkpoint instead of training
 
-    env_id: str = "CartPole-v1"
-    """the id of the environment (Discrete actions; vector or image observations, MinAtar/* and Atari ids included)"""
-    total_timesteps: int = 50_000
-    """total environment steps, summed over all envs"""
-    num_envs: int = 1
-    """parallel envs; each vector step adds num_envs transitions"""
-    update_frequency: int = 1
-    """one gradient step every this many vector steps (4 for image tasks: their updates cost more than env steps)"""
-    buffer_size: int = 50_000
-    """the replay memory size, in transitions"""
-    gamma: float = 0.99
-    """the discount factor"""
-    tau: float = 0.02
-    """target smoothing coefficient (Polyak averaging)"""
-    target_network_frequency: int = 1
-    """the Polyak step every this many gradient steps (with --tau 1: a hard copy, as on Atari)"""
-    batch_size: int = 256
-    """the batch size of sampled transitions (drawn with replacement, also before the buffer holds a batch)"""
-    learning_starts: int = 2_000
-    """env steps of uniform random actions before learning starts"""
-    policy_lr: float = 3e-3
-    """the learning rate of the actor"""
-    q_lr: float = 1e-3
-    """the learning rate of the critics"""
-    alpha_lr: float = 3e-4
-    """the learning rate of log(alpha)"""
-    hidden_dim: int = 64
-    """width of the two hidden layers of the actor and of each critic (vector observations)"""
-    target_entropy_scale: float = 0.7
-    """target entropy = target_entropy_scale * log|A| (a fraction of the maximum entropy)"""
-    alpha_init: float = 0.01
-    """the initial temperature alpha (log(alpha) starts at its log)"""
-    log_alpha_min: float = -10.0
-    """lower clamp of log(alpha)"""
-    log_alpha_max: float = 2.0
-    """upper clamp of log(alpha)"""
+    env_id: str = "CartPole-v1"  # the env id (Discrete actions; vector or image observations, MinAtar/* and Atari ids)
+    total_timesteps: int = 50_000  # total environment steps, summed over all envs
+    num_envs: int = 1  # parallel envs; each vector step adds num_envs transitions
+    update_frequency: int = 1  # a gradient step every this many vector steps (4 for images, as CleanRL)
+    buffer_size: int = 50_000  # the replay memory size, in transitions
+    gamma: float = 0.99  # the discount factor
+    tau: float = 0.02  # target smoothing coefficient (Polyak averaging)
+    target_network_frequency: int = 1  # the Polyak step every this many gradient steps (--tau 1: hard copy)
+    batch_size: int = 256  # transitions per gradient step (drawn with replacement, also from a buffer holding fewer)
+    learning_starts: int = 2_000  # env steps of uniform random actions before learning starts
+    policy_lr: float = 3e-3  # the learning rate of the actor
+    q_lr: float = 1e-3  # the learning rate of the critics
+    alpha_lr: float = 3e-4  # the learning rate of log(alpha)
+    hidden_dim: int = 64  # width of the two hidden layers of the actor and of each critic (vector observations)
+    target_entropy_scale: float = 0.7  # target entropy = this * log|A| (a fraction of the maximum entropy)
+    alpha_init: float = 0.01  # the initial temperature alpha (log(alpha) starts at its log)
+    log_alpha_min: float = -10.0  # lower clamp of log(alpha)
+    log_alpha_max: float = 2.0  # upper clamp of log(alpha)
+    # put -alpha log pi into the critic target, as the paper (default: the entropy acts in the actor loss only, Yu et
+    # al. 2022, arXiv 2201.12434)
     backup_entropy: bool = False
-    """put the entropy bonus -alpha log pi into the critic target, as the paper does; by default the target backs up
-    V(s') = sum_a pi(a|s') Q(s', a) and the entropy acts in the actor loss only (Yu et al. 2022, arXiv 2201.12434)"""
-    eval_episodes: int = 10
-    """episodes of the final deterministic (greedy) evaluation"""
+    eval_episodes: int = 10  # episodes of the final deterministic (greedy) evaluation
 
 
 def make_env(env_id, idx, capture_video, run_name, clip_rewards=True):
