@@ -6,17 +6,15 @@
 """Synchronous Advantage Actor-Critic (A2C) for Discrete or Box actions: N envs step together for `num_steps` steps,
 advantages come from GAE(lambda), and one gradient step on policy loss + vf_coef * value loss - ent_coef * entropy
 follows each rollout. Vector observations get MLPs, images a convolutional encoder shared by the actor and the critic.
-Papers: Mnih et al. 2016, arXiv 1602.01783 (A3C); Schulman et al. 2015, arXiv 1506.02438 (GAE).
+Papers: Mnih et al. 2016, arXiv 1602.01783 (A3C); Schulman et al. 2015, arXiv 1506.02438 (GAE). Docs: docs/a2c.md
 
     python a2c.py --env-id CartPole-v1
 
 Deviations from the paper:
-- synchronous workers (A2C) rather than asynchronous ones;
-- GAE(0.95) by default rather than n-step returns (`--gae-lambda 1` gives those);
+- synchronous workers (A2C), and GAE(0.95) by default rather than n-step returns (`--gae-lambda 1` gives those);
 - a time-limit truncation bootstraps the value of the real final observation;
 - separate actor and critic networks for vectors by default (`--shared-torso` for the paper's shared body);
 - Adam with a linearly decayed learning rate by default (`--optimizer rmsprop` for the paper's optimiser).
-Docs: docs/a2c.md
 """
 
 import contextlib
@@ -115,10 +113,8 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
             env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
             env = gym.wrappers.FrameStackObservation(env, 4)
             env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
-        if norm_obs:
-            env = gym.wrappers.NormalizeObservation(env)
-        if norm_reward:
-            env = gym.wrappers.NormalizeReward(env, gamma=gamma)
+        env = gym.wrappers.NormalizeObservation(env) if norm_obs else env
+        env = gym.wrappers.NormalizeReward(env, gamma=gamma) if norm_reward else env
         return env
 
     return thunk
@@ -138,14 +134,8 @@ def mlp(in_dim, hidden_dim, out_dim=None, out_std=1.0):
     return nn.Sequential(*layers)
 
 
-def to_float(obs):
-    """uint8 frames to [0, 1], booleans to 0/1; float observations unchanged."""
-    return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
-
-
 class ImageEncoder(nn.Module):
-    """Frames, channels first or last, to features: MinAtar's network (3x3 conv, 16 filters, then 128 units) for
-    grids under 36 pixels, Nature DQN's (32x8x8/4, 64x4x4/2, 64x3x3/1, then 512) for Atari-size frames."""
+    """Frames, channels first or last, to features: MinAtar's network for grids under 36 pixels, else Nature DQN's."""
 
     def __init__(self, obs_shape):
         super().__init__()
@@ -162,7 +152,7 @@ class ImageEncoder(nn.Module):
         self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
 
     def forward(self, obs):
-        x = to_float(obs)
+        x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()  # uint8 to [0, 1], bool to 0 / 1
         return self.fc(self.convs(x.permute(0, 3, 1, 2) if self.channels_last else x))
 
 
@@ -225,9 +215,8 @@ class Agent(nn.Module):
         return out.argmax(-1) if self.discrete else out
 
     def set_obs_stats(self, stats):
-        with torch.no_grad():
-            self.obs_mean.copy_(torch.as_tensor(stats["mean"]))
-            self.obs_var.copy_(torch.as_tensor(stats["var"]))
+        self.obs_mean.copy_(torch.as_tensor(stats["mean"]))
+        self.obs_var.copy_(torch.as_tensor(stats["var"]))
 
 
 def obs_dtype_of(obs_space):
@@ -237,8 +226,7 @@ def obs_dtype_of(obs_space):
 
 
 def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action_high=None):
-    """Step every env num_steps times from observation `obs`. Returns the rollout (a dict of [T, N] tensors), the
-    observation to continue from and (t, infos) for each step t at which episodes ended."""
+    """Step all envs num_steps times from `obs`: the rollout ([T, N] tensors), next obs, (t, infos) at episode ends."""
     num_envs, obs_space = envs.num_envs, envs.single_observation_space
     dtype = obs_dtype_of(obs_space)
     rollout = {"obs": torch.zeros((num_steps, num_envs, *obs_space.shape), dtype=dtype, device=device)}
@@ -299,15 +287,13 @@ def a2c_loss(logprob, entropy, value, advantages, returns, vf_coef, ent_coef, no
 
 
 def update(agent, optimizer, rollout, args):
-    """One gradient step on a rollout: GAE, one batched forward pass with gradients, the loss, norm clipping and the
-    optimizer step. Returns the (total, policy, value, entropy) losses, on the device."""
+    """One gradient step on a rollout (GAE, one batched forward pass); the (total, policy, value, entropy) losses."""
     gae_inputs = [rollout[k] for k in ("rewards", "values", "next_values", "terminated", "dones")]
     advantages, returns = compute_gae(*gae_inputs, args.gamma, args.gae_lambda)
     obs, actions = rollout["obs"].flatten(0, 1), rollout["actions"].flatten(0, 1)  # [T, N, ...] -> [T * N, ...]
+    advantages, returns = advantages.flatten(), returns.flatten()
     _, logprob, entropy, value = agent.get_action_and_value(obs, actions.long() if agent.discrete else actions)
-    losses = a2c_loss(
-        logprob, entropy, value, advantages.flatten(), returns.flatten(), args.vf_coef, args.ent_coef, args.norm_adv
-    )
+    losses = a2c_loss(logprob, entropy, value, advantages, returns, args.vf_coef, args.ent_coef, args.norm_adv)
     optimizer.zero_grad()
     losses[0].backward()
     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -332,12 +318,11 @@ def main(args):
             envs.set_attr(name, values)
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init).to(device)
+    params, lr = agent.parameters(), args.learning_rate
     if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(
-            agent.parameters(), lr=args.learning_rate, alpha=args.rmsprop_alpha, eps=args.optim_eps
-        )
+        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps)
     else:
-        optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.optim_eps)
+        optimizer = torch.optim.Adam(params, lr=lr, eps=args.optim_eps)
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
 
@@ -381,10 +366,8 @@ def check_env(env_id):
     obs_space, act_space = env.observation_space, env.action_space
     env.close()
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
-        raise SystemExit(
-            f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: flatten it "
-            "(images, rank-3 Boxes, work as they are)"
-        )
+        hint = "flatten it (images, rank-3 Boxes, work as they are)"
+        raise SystemExit(f"{SCRIPT} needs a flat Box observation space; {env_id} has {obs_space}: {hint}")
     flat_box = isinstance(act_space, gym.spaces.Box) and len(act_space.shape) == 1
     if not (isinstance(act_space, gym.spaces.Discrete) or flat_box):
         raise SystemExit(f"{SCRIPT} needs a Discrete or flat Box action space; {env_id} has {act_space}")
@@ -405,8 +388,7 @@ def is_atari(env_id):
 
 
 def register_env_family(env_id):
-    """MinAtar and Atari ids exist once their packages register them, a "module:Env-v0" id once its module is
-    imported; each is imported only when used."""
+    """Register MinAtar / Atari ids, or import the module of a "module:Env-v0" id, only when env_id needs it."""
     if ":" in env_id:
         try:
             importlib.import_module(env_id.split(":")[0])
@@ -429,6 +411,7 @@ def register_env_family(env_id):
 def validate(args, obs_space):
     """Reject nonsensical hyperparameters before anything is written."""
     rollout = args.num_envs * args.num_steps
+    norm_images = f"--norm-obs is for vector observations; {args.env_id} gives images, which the encoder scales itself"
     problems = [
         (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
@@ -442,10 +425,7 @@ def validate(args, obs_space):
         (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
         (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
         (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
-        (
-            args.norm_obs and len(obs_space.shape) == 3,
-            f"--norm-obs is for vector observations; {args.env_id} gives images, which the encoder scales itself",
-        ),
+        (args.norm_obs and len(obs_space.shape) == 3, norm_images),
     ]
     for bad, message in problems:
         if bad:
