@@ -3,19 +3,10 @@
 # dependencies = ["torch>=2.4,<2.14", "gymnasium[classic-control,box2d,mujoco]>=1.1,<2", "tyro>=0.8", "wandb>=0.17",
 #   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minari[hf]>=0.5,<0.6", "h5py>=3.8"]
 # ///
-"""Conservative Q-Learning, CQL(H), offline from a Minari dataset with Box actions: SAC's twin critics plus a penalty
-that lowers Q on uniform and policy actions (an importance-sampled logsumexp) and raises it on the dataset's actions,
-so that Q stays a lower bound where the data says nothing. The env only evaluates; `--total-timesteps` counts
-gradient steps. Papers: Kumar et al. 2020, arXiv 2006.04779 (Eq. 4, appendix F); SAC arXiv 1801.01290, 1812.05905.
-
-    python cql.py --dataset-id mujoco/hopper/medium-v0
-
-Defaults: CORL's cql.py (tinkoff-ai/CORL algorithms/offline/cql.py and its hopper/medium_v2 config). Deviations:
-- 2 hidden layers per network (CORL: 3), PyTorch's default initialisation (CORL: orthogonal), unscaled rewards;
-- uniform proposal over the env's [low, high] with density 1 / prod(high - low) (CORL: [-1, 1]^|A|);
-- --cql-temp t computes t * logsumexp((Q - log density) / t), the form of the authors' code and CORL: the
-  importance-sampled estimate of t * log integral exp(Q / t) da only at t = 1.
-Docs: docs/cql.md
+"""Conservative Q-Learning, CQL(H) (Kumar et al. 2020, arXiv 2006.04779), offline from a Minari dataset with Box
+actions: SAC's twin critics plus a penalty that lowers Q on sampled actions and raises it on the dataset's, so that
+Q stays a lower bound where the data says nothing. The env only evaluates: `--total-timesteps` counts gradient steps.
+Usage, defaults (CORL's) and deviations: docs/cql.md
 """
 
 import contextlib
@@ -100,19 +91,8 @@ class Args:
     eval_episodes: int = 10  # episodes per evaluation (periodic and final)
 
 
-def video_spec(env_spec, folder):
-    """The eval env's spec with RecordVideo of its first episode added: gym.make applies a spec's additional
-    wrappers, so evaluate() films without knowing about it."""
-    record = gym.envs.registration.WrapperSpec(
-        "RecordVideo", "gymnasium.wrappers:RecordVideo", {"video_folder": folder, "episode_trigger": lambda e: e == 0}
-    )
-    kwargs = {**env_spec.kwargs, "render_mode": "rgb_array"}
-    return dataclasses.replace(env_spec, kwargs=kwargs, additional_wrappers=(*env_spec.additional_wrappers, record))
-
-
 class Actor(nn.Module):
-    """Tanh-squashed Gaussian policy on standardised observations, scaled affinely into [low, high]; the
-    standardisation statistics are buffers, saved with the weights and applied by act() to raw observations."""
+    """Tanh-squashed Gaussian policy scaled into [low, high]; the observation statistics are buffers, used by act()."""
 
     def __init__(self, obs_dim, act_space, hidden_dim, obs_mean, obs_std):
         super().__init__()
@@ -195,9 +175,8 @@ class TwinQ(nn.Module):
 
 
 def load_transitions(dataset):
-    """(obs, actions, rewards, next_obs, terminations) as float32 arrays, built episode by episode: s_t and s_{t+1}
-    come from the same episode, and only terminations stop bootstrapping (docs: Implementation details)."""
-    columns = {key: [] for key in FIELDS}
+    """The FIELDS as float32 arrays, built episode by episode so that no transition joins two episodes."""
+    episodes = []
     try:
         for episode in dataset.iterate_episodes():
             length = len(episode.actions)
@@ -209,13 +188,12 @@ def load_transitions(dataset):
                 )
             observations = episode.observations
             arrays = (observations[:-1], episode.actions, episode.rewards, observations[1:], episode.terminations)
-            for key, value in zip(FIELDS, arrays):
-                columns[key].append(value)
+            episodes.append(arrays)
     except Exception as e:  # h5py's OSError, KeyError, ... for a truncated or damaged file
         raise SystemExit(unreadable(dataset.spec.dataset_id, f"{type(e).__name__}: {e}")) from None
-    if not columns["actions"]:
+    if not episodes:
         raise SystemExit(f"{SCRIPT}: the dataset holds no episodes")
-    return {key: np.concatenate(value).astype(np.float32) for key, value in columns.items()}
+    return {key: np.concatenate(column).astype(np.float32) for key, column in zip(FIELDS, zip(*episodes))}
 
 
 def cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, n_actions, temp):
@@ -258,10 +236,8 @@ def critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, act_low, act_hi
     --cql-lagrange, alpha_prime * cql_alpha * (gap - target gap) (Eq. 30; alpha_prime is a constant here).
     Returns (total, TD part, per-critic gap [2] or None when --cql-alpha is 0, Q(s, a_data) [2, B])."""
     obs, actions, rewards, next_obs, terminations = batch
-    backup = dict(
-        max_backup=args.cql_max_target_backup, n_actions=args.cql_n_actions, backup_entropy=args.backup_entropy
-    )
-    target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma, **backup)
+    backup = (args.cql_max_target_backup, args.cql_n_actions, args.backup_entropy)  # max_backup, n_actions, entropy
+    target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma, *backup)
     q_data = qf(obs, actions)  # [2, B]
     td_loss = ((q_data - target) ** 2).mean(dim=1).sum()
     if args.cql_alpha == 0:
@@ -299,8 +275,7 @@ def gradient_step(optimizer, loss):
 
 
 def update(batch, actor, qf, qf_target, log_alpha, log_alpha_prime, optimizers, act_bounds, args, behaviour_cloning):
-    """One gradient step: the actor, alpha, the penalty weight alpha' (--cql-lagrange), the critics, then the Polyak
-    step of the target critics. Returns the logged losses by name, on the device (no host sync)."""
+    """One gradient step: actor, alpha, alpha' (--cql-lagrange), critics, target critics; losses stay on the device."""
     obs, data_actions = batch[0], batch[1]
     alpha = log_alpha.detach().exp()
     qf.requires_grad_(False)  # the actor step needs no weight gradients of the critics
@@ -371,11 +346,15 @@ def main(args):
         losses = update(batch, actor, qf, qf_target, log_alpha, log_alpha_prime, optimizers, act_bounds, args, warm_up)
         if run.step % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
             run.log(dict(zip(losses, torch.stack(list(losses.values())).tolist())))
-        if args.eval_freq and args.eval_episodes and run.step % args.eval_freq == 0:
-            if run.step < args.total_timesteps:  # the final evaluation comes after the loop
-                periodic_evaluation(actor, env_spec, dataset, args, run)
-    spec = video_spec(env_spec, f"runs/{run.name}/videos") if args.capture_video else env_spec
-    run.finish(lambda: scored_evaluation(actor, spec, dataset, args, run) if args.eval_episodes else [])
+        # an evaluation every --eval-freq steps; the final one comes after the loop
+        if args.eval_freq and args.eval_episodes and run.step % args.eval_freq == 0 and run.step < args.total_timesteps:
+            returns, score = scored_evaluation(actor, env_spec, dataset, args, run)
+            tqdm.write(f"global_step={run.step}, eval_return={np.mean(returns):.2f}{score}")
+            run.last_return = f"{np.mean(returns):.1f}"  # the progress line shows the latest evaluation
+            if run.wandb:
+                run.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=run.step)
+    video = f"runs/{run.name}/videos" if args.capture_video else None
+    run.finish(lambda: scored_evaluation(actor, env_spec, dataset, args, run, video) if args.eval_episodes else [])
 
 
 def check_env(env_id, obs_shape, act_space):
@@ -386,9 +365,8 @@ def check_env(env_id, obs_shape, act_space):
         raise SystemExit(f"{SCRIPT}: unknown env id {name!r}; pass a registered Gymnasium env, e.g. --env-id Hopper-v5")
     if name in gym.registry:
         quiet_third_party(name)
-    env = gym.make(env_id)
-    obs_space, env_act_space = env.observation_space, env.action_space
-    env.close()
+    with gym.make(env_id) as env:
+        obs_space, env_act_space = env.observation_space, env.action_space
     if env_act_space != act_space:
         raise SystemExit(f"{SCRIPT}: the eval env {name} has actions {env_act_space}, the policy {act_space}")
     if obs_space.shape != tuple(obs_shape):
@@ -423,12 +401,10 @@ def validate(args):
 
 
 def remote_host():
-    """(host, port) of Minari's remote: Hugging Face (HF_ENDPOINT, default huggingface.co) unless MINARI_REMOTE
-    names a gcp:// bucket."""
+    """(host, port) of Minari's remote: Hugging Face (HF_ENDPOINT) unless MINARI_REMOTE names a gcp:// bucket."""
     gcp = os.environ.get("MINARI_REMOTE", "hf://").startswith("gcp://")
-    url = urllib.parse.urlsplit(
-        "https://storage.googleapis.com" if gcp else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    )
+    remote = "https://storage.googleapis.com" if gcp else os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urllib.parse.urlsplit(remote)
     return url.hostname, url.port or (443 if url.scheme == "https" else 80)
 
 
@@ -445,26 +421,21 @@ def load_dataset(args):
         warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     if args.dataset_id not in local:
         where = os.environ.get("MINARI_DATASETS_PATH", "~/.minari/datasets")
-        get = (
-            f"download it with `minari download {args.dataset_id}` where there is network, or make one with "
-            f"`python sac_continuous.py --env-id ENV --save-dataset {args.dataset_id}`"
-        )
+        missing = f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where}"
+        get = f"download it with `minari download {args.dataset_id}` where there is network, or make one with "
+        get += f"`python sac_continuous.py --env-id ENV --save-dataset {args.dataset_id}`"
         if not args.download:
-            raise SystemExit(f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where}: {get}")
+            raise SystemExit(f"{missing}: {get}")
         host, port = remote_host()
         try:  # minari itself retries for about 25 s when the network is down
             socket.create_connection((host, port), timeout=2.0).close()
         except OSError:
-            raise SystemExit(
-                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and {host} is unreachable: {get}"
-            ) from None
+            raise SystemExit(f"{missing} and {host} is unreachable: {get}") from None
         try:
             minari.download_dataset(args.dataset_id)
         except Exception as e:  # an unknown remote id, or the connection failed after all
             reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
-            raise SystemExit(
-                f"{SCRIPT}: dataset {args.dataset_id!r} is not in {where} and could not be downloaded ({reason}); {get}"
-            ) from None
+            raise SystemExit(f"{missing} and could not be downloaded ({reason}); {get}") from None
     try:
         dataset = minari.load_dataset(args.dataset_id)
     except Exception as e:
@@ -482,10 +453,8 @@ def unreadable(dataset_id, reason):
     import minari.storage
 
     folder, reason = minari.storage.get_dataset_path(dataset_id), (reason.splitlines() or [""])[0][:200]
-    return (
-        f"{SCRIPT}: dataset {dataset_id!r} could not be read ({reason}): if its files in {folder} are damaged, "
-        "delete that folder and download or write the dataset again"
-    )
+    damaged = f"if its files in {folder} are damaged, delete that folder and download or write the dataset again"
+    return f"{SCRIPT}: dataset {dataset_id!r} could not be read ({reason}): {damaged}"
 
 
 def dataset_env_spec(dataset):
@@ -497,10 +466,12 @@ def dataset_env_spec(dataset):
     return spec
 
 
-def evaluate(actor, env_id, episodes, seed, device):
-    """Deterministic policy (tanh of the mean) on an env of its own (env_id: an id or an EnvSpec); returns the list
-    of episodic returns."""
-    env = gym.make(env_id)
+def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
+    """The returns of the deterministic policy (tanh of the mean) on an env of its own (env_id: an id or an EnvSpec);
+    with a video_folder, a video of the first episode."""
+    env = gym.make(env_id, render_mode="rgb_array") if video_folder else gym.make(env_id)
+    if video_folder:
+        env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0)
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -515,30 +486,16 @@ def evaluate(actor, env_id, episodes, seed, device):
     return returns
 
 
-def normalized_score(dataset, returns):
-    """D4RL's 100 * (return - ref_min) / (ref_max - ref_min) when the dataset has reference scores, else None."""
-    meta = dataset.storage.metadata if dataset is not None else {}
-    if meta.get("ref_min_score") is None or meta.get("ref_max_score") is None:
-        return None
-    return 100.0 * (np.mean(returns) - meta["ref_min_score"]) / (meta["ref_max_score"] - meta["ref_min_score"])
-
-
-def scored_evaluation(actor, env_spec, dataset, args, run):
-    """The eval returns and the D4RL normalized score as text ('' without reference scores; also to W&B)."""
-    returns = evaluate(actor, env_spec, args.eval_episodes, args.seed + 10_000, run.device)
-    score = normalized_score(dataset, returns)
-    if run.wandb and score is not None:
-        run.wandb.log({"eval/normalized_score": score}, step=run.step)
-    return returns, "" if score is None else f", normalized_score={score:.1f}"
-
-
-def periodic_evaluation(actor, env_spec, dataset, args, run):
-    """An evaluation during training (--eval-freq): one line, the progress line's last return, W&B."""
-    returns, score = scored_evaluation(actor, env_spec, dataset, args, run)
-    tqdm.write(f"global_step={run.step}, eval_return={np.mean(returns):.2f}{score}")
-    run.last_return = f"{np.mean(returns):.1f}"  # the progress line shows the latest evaluation
+def scored_evaluation(actor, env_spec, dataset, args, run, video_folder=None):
+    """The eval returns, and D4RL's normalized score as text when the dataset has reference scores (also to W&B)."""
+    returns = evaluate(actor, env_spec, args.eval_episodes, args.seed + 10_000, run.device, video_folder)
+    low, high = (dataset.storage.metadata.get(key) for key in ("ref_min_score", "ref_max_score"))
+    if low is None or high is None:
+        return returns, ""
+    score = 100.0 * (np.mean(returns) - low) / (high - low)  # 0: uniform random actions, 100: the reference policy
     if run.wandb:
-        run.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=run.step)
+        run.wandb.log({"eval/normalized_score": score}, step=run.step)
+    return returns, f", normalized_score={score:.1f}"
 
 
 def run_evaluation_only(args):
