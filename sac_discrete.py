@@ -14,10 +14,8 @@ Deviations:
 - the soft value, actor and alpha losses are exact expectations over actions: no sampled actions, no Gumbel-softmax;
 - one backward pass for the three losses; the actor uses the critic pass from before this step's update (one-step lag);
 - log(alpha) is clamped to [--log-alpha-min, --log-alpha-max] after every step;
-- defaults, one mechanism per problem (docs page): the critic target leaves -alpha log pi out (Yu et al. 2022,
-  arXiv 2201.12434; --backup-entropy: the paper); a fast actor (lr 3e-3) starting near the critic's greedy policy
-  (alpha 0.01); an entropy target of 0.7 of the maximum entropy; a replay buffer of the last 50k transitions.
-Docs: docs/sac_discrete.md
+- the critic target leaves -alpha log pi out (Yu et al. 2022, arXiv 2201.12434; --backup-entropy: the paper).
+Docs: docs/sac_discrete.md (the reasons for these deviations and for each default)
 """
 
 import contextlib
@@ -25,6 +23,7 @@ import dataclasses
 import glob
 import hashlib
 import importlib
+import logging
 import math
 import os
 import pickle
@@ -121,9 +120,14 @@ def to_float(obs):
     return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
 
 
+def mlp(linear, in_dim, hidden_dim, out_dim):
+    """Two hidden layers of ReLU units; `linear(n_in, n_out)` makes each layer (nn.Linear, or a batch of them)."""
+    layers = [linear(in_dim, hidden_dim), nn.ReLU(), linear(hidden_dim, hidden_dim), nn.ReLU()]
+    return nn.Sequential(*layers, linear(hidden_dim, out_dim))
+
+
 class ImageEncoder(nn.Module):
-    """Frames, channels first or last, to features: MinAtar's network (3x3 conv, 16 filters, then 128 units) for
-    grids under 36 pixels, Nature DQN's (32x8x8/4, 64x4x4/2, 64x3x3/1, then 512) for Atari-size frames."""
+    """Frames (channels first or last) to features: MinAtar's network below 36 pixels, Nature DQN's for Atari frames."""
 
     def __init__(self, obs_shape):
         super().__init__()
@@ -150,13 +154,7 @@ class Actor(nn.Module):
     def __init__(self, obs_shape, n_actions, hidden_dim):
         super().__init__()
         if len(obs_shape) == 1:
-            self.net = nn.Sequential(
-                nn.Linear(obs_shape[0], hidden_dim),
-                nn.ReLU(),
-                nn.Linear(hidden_dim, hidden_dim),
-                nn.ReLU(),
-                nn.Linear(hidden_dim, n_actions),
-            )
+            self.net = mlp(nn.Linear, obs_shape[0], hidden_dim, n_actions)
         else:
             encoder = ImageEncoder(obs_shape)
             self.net = nn.Sequential(encoder, nn.Linear(encoder.features, n_actions))
@@ -185,20 +183,13 @@ class EnsembleLinear(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """Both critics in one module: forward returns Q(s, .) of critic k as out[k], a [2, B, |A|] tensor. Images: each
-    critic has an encoder of its own, and the two output layers run as one batched matmul."""
+    """Both critics in one module: out[k] = Q(s, .) of critic k, a [2, B, |A|] tensor; images: an encoder per critic."""
 
     def __init__(self, obs_shape, n_actions, hidden_dim):
         super().__init__()
         self.encoders = None
         if len(obs_shape) == 1:
-            self.net = nn.Sequential(
-                EnsembleLinear(2, obs_shape[0], hidden_dim),
-                nn.ReLU(),
-                EnsembleLinear(2, hidden_dim, hidden_dim),
-                nn.ReLU(),
-                EnsembleLinear(2, hidden_dim, n_actions),
-            )
+            self.net = mlp(lambda n_in, n_out: EnsembleLinear(2, n_in, n_out), obs_shape[0], hidden_dim, n_actions)
         else:
             self.encoders = nn.ModuleList([ImageEncoder(obs_shape), ImageEncoder(obs_shape)])
             self.net = EnsembleLinear(2, self.encoders[0].features, n_actions)
@@ -210,9 +201,8 @@ class TwinQ(nn.Module):
 
 
 class ReplayBuffer:
-    """Preallocated ring buffer of real transitions (s, a, r, s', terminated), observations in their own dtype
-    (uint8 frames stay uint8). s' is the true successor of s in the same episode (the final observation when the
-    episode ended), so a stored transition never spans two episodes. Rows are added num_envs at a time."""
+    """Preallocated ring buffer of real transitions (s, a, r, s', terminated), observations in their own dtype; s' is
+    the true successor of s (the final observation when the episode ended): no transition spans two episodes."""
 
     FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations")
 
@@ -248,10 +238,9 @@ class ReplayBuffer:
     def state_dict(self):
         # a full buffer is saved as it is; the filled rows of a partial one are copied to the CPU (torch.save of a
         # slice would write the whole preallocated storage), so a save never needs a second buffer on the device
-        n = len(self)
-        fields = {
-            k: v if n == self.size else v[:n].to("cpu", copy=True) for k in self.FIELDS for v in [getattr(self, k)]
-        }
+        fields = {k: getattr(self, k) for k in self.FIELDS}
+        if len(self) < self.size:
+            fields = {k: v[: len(self)].to("cpu", copy=True) for k, v in fields.items()}
         return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
 
     def load_state_dict(self, state):
@@ -334,10 +323,8 @@ def main(args):
     device = run.device
     # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
     # is already the next episode's first, so every step yields one real transition per env.
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    env_fns = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
+    envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     n_actions = int(act_space.n)
     actor = Actor(obs_space.shape, n_actions, args.hidden_dim).to(device)
     qf = TwinQ(obs_space.shape, n_actions, args.hidden_dim).to(device)
@@ -393,10 +380,8 @@ def check_env(env_id):
     if not isinstance(act_space, gym.spaces.Discrete):
         raise SystemExit(f"{SCRIPT} needs a Discrete action space; {env_id} has {act_space}: use sac_continuous.py")
     if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) not in (1, 3):
-        raise SystemExit(
-            f"{SCRIPT} needs a flat Box or an image (rank-3 Box) observation space; {env_id} has {obs_space}: "
-            "flatten it with gymnasium.wrappers.FlattenObservation"
-        )
+        needs = f"{SCRIPT} needs a flat Box or an image (rank-3 Box) observation space; {env_id} has {obs_space}"
+        raise SystemExit(f"{needs}: flatten it with gymnasium.wrappers.FlattenObservation")
     return obs_space, act_space
 
 
@@ -422,8 +407,6 @@ def register_env_family(env_id):
         except ImportError as e:
             raise SystemExit(f"{SCRIPT}: the module of env id {env_id!r} cannot be imported ({e})") from None
     if env_id.startswith("MinAtar/") and env_id not in gym.registry:
-        import logging
-
         logging.getLogger().addFilter(lambda record: "seaborn" not in record.getMessage())  # minatar's plots only
         import minatar.gym
 
@@ -436,8 +419,12 @@ def register_env_family(env_id):
 
 
 def validate(args, obs_space):
-    """Reject nonsensical hyperparameters before anything is written."""
+    """Reject nonsensical hyperparameters, and a replay buffer the machine (or the GPU) cannot hold, in one sentence."""
     alpha_range = f"[{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"
+    alpha_outside = f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = {alpha_range}"
+    alpha_in_range = args.alpha_init > 0 and args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max
+    scale_range = f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): "
+    scale_range += "1 is the maximum entropy log|A|, never reached"
     problems = [
         (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
@@ -453,34 +440,21 @@ def validate(args, obs_space):
         (args.learning_starts < 0, f"--learning-starts must be >= 0 (got {args.learning_starts})"),
         (not 0.0 < args.gamma <= 1.0, f"--gamma must be in (0, 1] (got {args.gamma})"),
         (not 0.0 < args.tau <= 1.0, f"--tau must be in (0, 1] (got {args.tau})"),
-        (
-            not 0.0 <= args.target_entropy_scale < 1.0,
-            f"--target-entropy-scale must be in [0, 1) (got {args.target_entropy_scale}): 1 is the maximum entropy "
-            "log|A|, never reached",
-        ),
+        (not 0.0 <= args.target_entropy_scale < 1.0, scale_range),
         (args.log_alpha_min >= args.log_alpha_max, "--log-alpha-min must be below --log-alpha-max"),
         (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
-        (
-            args.alpha_init > 0 and not args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max,
-            f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = {alpha_range}",
-        ),
+        (args.alpha_init > 0 and not alpha_in_range, alpha_outside),
         (not min(args.policy_lr, args.q_lr, args.alpha_lr) > 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
     ]
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    check_memory(ReplayBuffer.nbytes(args.buffer_size, obs_space), device, f"--buffer-size {args.buffer_size}")
-
-
-def check_memory(nbytes, device, what):
-    """Refuse, in one sentence, a buffer that the machine (or the GPU) cannot hold."""
-    on_gpu = device.type == "cuda"
-    free = torch.cuda.mem_get_info(device)[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    on_gpu = torch.cuda.is_available() and args.cuda  # the buffer lives on the training device
+    free = torch.cuda.mem_get_info()[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    nbytes = ReplayBuffer.nbytes(args.buffer_size, obs_space)
     if nbytes > free:
-        raise SystemExit(
-            f"{SCRIPT}: {what} needs {nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free: lower it"
-        )
+        sizes = f"{nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free"
+        raise SystemExit(f"{SCRIPT}: --buffer-size {args.buffer_size} needs {sizes}: lower it")
 
 
 def quiet_third_party(env_id):
@@ -493,8 +467,7 @@ def quiet_third_party(env_id):
 
 
 def evaluate(actor, env_id, episodes, seed, device):
-    """Greedy policy (the most probable action) on an env of its own, with the training preprocessing but the game's
-    own rewards; returns the list of episodic returns."""
+    """The greedy policy on an env of its own (training preprocessing, the game's own rewards): the episodic returns."""
     env = make_env(env_id, 0, False, "", clip_rewards=False)()
     returns = []
     for ep in range(episodes):
