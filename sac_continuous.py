@@ -3,19 +3,9 @@
 # dependencies = ["torch>=2.4,<2.14", "gymnasium[classic-control,box2d,mujoco]>=1.1,<2", "tyro>=0.8", "wandb>=0.17",
 #   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minari>=0.5,<0.6", "h5py>=3.8"]
 # ///
-"""Soft Actor-Critic for Box action spaces: a tanh-squashed Gaussian actor, twin critics whose minimum forms the
-target, Polyak-averaged target critics, and a temperature alpha tuned towards a target entropy of -|A|.
-Papers: Haarnoja et al. 2018, arXiv 1801.01290 (SAC) and arXiv 1812.05905 (automatic temperature, Eq. 17-18).
-
-    python sac_continuous.py --env-id Pendulum-v1 --total-timesteps 15000 --learning-starts 1000
-
-Deviations (all shared with CleanRL, so its flags keep their meaning):
-- delayed actor updates: `--policy-frequency` actor steps every `--policy-frequency` critic steps;
-- the temperature loss is written on alpha = exp(log_alpha), not on log_alpha;
-- the twin critics are one batched module (same math, one matmul per layer).
-`--save-dataset` writes the replay buffer or fresh policy episodes as a Minari dataset for cql.py.
-Docs: docs/sac_continuous.md
-"""
+"""Soft Actor-Critic (Haarnoja et al. 2018, arXiv 1801.01290 and 1812.05905) for Box action spaces: a tanh-squashed
+Gaussian actor, twin critics whose minimum forms the target, Polyak-averaged target critics and a temperature alpha
+tuned towards a target entropy of -|A|. Usage, the deviations (CleanRL's) and results: docs/sac_continuous.md"""
 
 import contextlib
 import dataclasses
@@ -25,13 +15,11 @@ import math
 import os
 import pickle
 import random
-import shutil
 import signal
 import sys
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Literal, Optional
 
@@ -39,7 +27,6 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
 from tqdm import tqdm
 
@@ -49,7 +36,7 @@ LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
     seed: int = 1  # seed of the experiment
@@ -99,8 +86,7 @@ class Args:
 def make_env(env_id, idx, capture_video, run_name):
     def thunk():
         if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array")
-            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
+            env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), f"runs/{run_name}/videos")
         else:
             env = gym.make(env_id)
         # per-env statistics: the vector version drops the first step of later episodes under SAME_STEP autoreset
@@ -115,9 +101,8 @@ class Actor(nn.Module):
     def __init__(self, obs_dim, act_space, hidden_dim):
         super().__init__()
         act_dim = int(np.prod(act_space.shape))
-        self.net = nn.Sequential(
-            nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()
-        )
+        layers = [nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
         low, high = (torch.as_tensor(b, dtype=torch.float32) for b in (act_space.low, act_space.high))
@@ -145,7 +130,7 @@ class Actor(nn.Module):
 def squashed_log_prob(gaussian_log_prob, u, action_scale):
     """log pi(a) for a = scale * tanh(u) + bias (1801.01290 Eq. 21, with the scale): subtract log|da/du| per dim.
     log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) is the overflow-free form of the same quantity."""
-    log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u)) + torch.log(action_scale)
+    log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u)) + torch.log(action_scale)
     return (gaussian_log_prob - log_det).sum(-1)
 
 
@@ -168,12 +153,10 @@ class TwinQ(nn.Module):
     def __init__(self, obs_dim, act_dim, hidden_dim):
         super().__init__()
         self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim + act_dim, hidden_dim),
-            nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim),
-            nn.ReLU(),
+            EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU(),
+            EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(),
             EnsembleLinear(2, hidden_dim, 1),
-        )
+        )  # fmt: skip
 
     def forward(self, obs, action):
         x = torch.cat([obs, action], dim=-1)
@@ -181,21 +164,15 @@ class TwinQ(nn.Module):
 
 
 class ReplayBuffer:
-    """Preallocated ring buffer of real transitions (s, a, r, s', terminated, truncated). s' is the true successor of
-    s in the same episode (the final observation when the episode ended), so a stored transition never spans two
-    episodes. Rows are added num_envs at a time, env 0 first."""
+    """Preallocated ring buffer of real transitions (s, a, r, s', terminated, truncated): s' is the final observation
+    when the episode ended, never the next episode's first. Rows are added num_envs at a time, env 0 first."""
 
     FIELDS = ("obs", "next_obs", "actions", "rewards", "terminations", "truncations")
 
     def __init__(self, size, obs_dim, act_dim, device):
         self.size, self.pos, self.full, self.added = size, 0, False, 0  # added: rows ever added, for env order
-        shapes = ((obs_dim,), (obs_dim,), (act_dim,), (), (), ())
-        for name, shape in zip(self.FIELDS, shapes):
+        for name, shape in zip(self.FIELDS, ((obs_dim,), (obs_dim,), (act_dim,), (), (), ())):
             setattr(self, name, torch.zeros((size, *shape), device=device))
-
-    @staticmethod
-    def nbytes(size, obs_dim, act_dim):
-        return size * 4 * (2 * obs_dim + act_dim + 3)  # float32 rows
 
     def __len__(self):
         return self.size if self.full else self.pos
@@ -213,12 +190,10 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
     def state_dict(self):
-        # a full buffer is saved as it is; the filled rows of a partial one are copied to the CPU (torch.save of a
-        # slice would write the whole preallocated storage), so a save never needs a second buffer on the device
-        n = len(self)
-        fields = {
-            k: v if n == self.size else v[:n].to("cpu", copy=True) for k in self.FIELDS for v in [getattr(self, k)]
-        }
+        # a partial buffer: its filled rows, copied to the CPU (torch.save of a slice writes the whole storage)
+        fields = {k: getattr(self, k) for k in self.FIELDS}
+        if len(self) < self.size:
+            fields = {k: v[: len(self)].to("cpu", copy=True) for k, v in fields.items()}
         return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
 
     def load_state_dict(self, state):
@@ -250,34 +225,30 @@ def alpha_loss(log_alpha, log_prob, target_entropy):
     return (-log_alpha.exp() * (log_prob.detach() + target_entropy)).mean()
 
 
+def gradient_step(optimizer, loss):
+    """Backpropagate `loss`, step `optimizer`; returns the loss, detached, as a tensor (no host sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def critic_step(qf, qf_target, actor, alpha, batch, gamma, q_optimizer):
-    """One gradient step of the critics; returns the loss as a tensor (no host sync)."""
-    qf_loss = critic_loss(qf, qf_target, actor, alpha, batch, gamma)
-    q_optimizer.zero_grad(set_to_none=True)
-    qf_loss.backward()
-    q_optimizer.step()
-    return qf_loss.detach()
+    """One gradient step of the critics; returns the loss."""
+    return gradient_step(q_optimizer, critic_loss(qf, qf_target, actor, alpha, batch, gamma))
 
 
 def actor_step(actor, qf, log_alpha, alpha, obs, target_entropy, actor_optimizer, a_optimizer):
-    """One gradient step of the actor, then one of log(alpha) when it is tuned (a_optimizer is not None).
-    Returns the two losses as tensors (None for alpha's when it is not tuned)."""
+    """One actor step, then one of log(alpha) when it is tuned (a_optimizer not None); returns both losses (or None)."""
     pi_loss, log_prob = actor_loss(actor, qf, alpha, obs)
-    actor_optimizer.zero_grad(set_to_none=True)
-    pi_loss.backward()
-    actor_optimizer.step()
+    pi_loss = gradient_step(actor_optimizer, pi_loss)
     if a_optimizer is None:
-        return pi_loss.detach(), None
-    a_loss = alpha_loss(log_alpha, log_prob, target_entropy)
-    a_optimizer.zero_grad(set_to_none=True)
-    a_loss.backward()
-    a_optimizer.step()
-    return pi_loss.detach(), a_loss.detach()
+        return pi_loss, None
+    return pi_loss, gradient_step(a_optimizer, alpha_loss(log_alpha, log_prob, target_entropy))
 
 
 def update(batch, actor, qf, qf_target, log_alpha, alpha, optimizers, steps, args, updates):
-    """Gradient step number `updates`: the critics; every --policy-frequency steps that many actor (and alpha) steps;
-    every --target-network-frequency steps the Polyak step. `steps`: the (compiled) critic and actor steps."""
+    """Gradient step number `updates`: critics, delayed actor (and alpha) steps, Polyak; `steps`: (compiled) steps."""
     (critic_update, actor_update), (q_optimizer, actor_optimizer, a_optimizer) = steps, optimizers
     target_entropy = -float(actor.action_scale.numel())  # 1812.05905 section 5: the heuristic -dim(A)
     # every compiled output is cloned at once: a CUDA graph overwrites its outputs when it runs again
@@ -307,12 +278,9 @@ def main(args):
     device = run.device
     if args.compile and device.type == "cpu":
         print(f"{SCRIPT}: note: --compile on CPU measured slower than eager here; it is meant for CUDA")
-    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
-    # is already the next episode's first, so every step yields one real transition per env.
-    envs = gym.vector.SyncVectorEnv(
-        [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    # SAME_STEP autoreset: an ended env's real last observation is in infos["final_obs"], its obs starts the next one
+    env_fns = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
+    envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs_dim, act_dim = obs_space.shape[0], int(np.prod(act_space.shape))
     actor = Actor(obs_dim, act_space, args.hidden_dim).to(device)
     qf = TwinQ(obs_dim, act_dim, args.hidden_dim).to(device)
@@ -320,8 +288,7 @@ def main(args):
     qf_target.load_state_dict(qf.state_dict())
     alpha0 = args.alpha_init if args.autotune else args.alpha
     log_alpha = torch.tensor(alpha0, device=device).log().requires_grad_(args.autotune)
-    # fused Adam: one kernel for all the parameters of an optimizer
-    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True)
+    q_optimizer = torch.optim.Adam(qf.parameters(), lr=args.q_lr, fused=True)  # fused: one kernel for all parameters
     actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr, fused=True)
     a_optimizer = torch.optim.Adam([log_alpha], lr=args.q_lr, fused=True)
     optimizers = q_optimizer, actor_optimizer, a_optimizer if args.autotune else None
@@ -340,8 +307,7 @@ def main(args):
             actions = envs.action_space.sample()
         else:
             with torch.no_grad():
-                actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0]
-            actions = actions.cpu().numpy()
+                actions = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device))[0].cpu().numpy()
         next_obs, rewards, terminations, truncations, infos = envs.step(actions)
         run.step += args.num_envs
         real_next_obs = next_obs.copy()  # an ended env's next_obs is the next episode's first: use final_obs
@@ -353,9 +319,8 @@ def main(args):
 
         if rb.added > args.learning_starts:  # a resume without the buffer refills it first
             run.updates += 1
-            batch = rb.sample(args.batch_size)
             qf_loss, pi_loss, a_loss = update(
-                batch, actor, qf, qf_target, log_alpha, alpha, optimizers, steps, args, run.updates
+                rb.sample(args.batch_size), actor, qf, qf_target, log_alpha, alpha, optimizers, steps, args, run.updates
             )
             # the only host reads of the losses: at the first actor step of every 100 updates
             if run.updates % args.policy_frequency == 0 and run.updates % 100 < args.policy_frequency:
@@ -375,9 +340,8 @@ def check_env(env_id):
     if env_id not in gym.registry:
         raise SystemExit(f"{SCRIPT}: unknown env id {env_id!r}; pick a registered Gymnasium env, e.g. Pendulum-v1")
     quiet_third_party(env_id)
-    env = gym.make(env_id)
-    obs_space, act_space = env.observation_space, env.action_space
-    env.close()
+    with gym.make(env_id) as env:
+        obs_space, act_space = env.observation_space, env.action_space
     if not isinstance(act_space, gym.spaces.Box):
         raise SystemExit(f"{SCRIPT} needs a Box action space; {env_id} has {act_space}: use sac_discrete.py")
     if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
@@ -388,7 +352,7 @@ def check_env(env_id):
 
 
 def validate(args, obs_space, act_space):
-    """Reject nonsensical hyperparameters before anything is written."""
+    """Reject nonsensical hyperparameters, and a replay buffer the machine (or the GPU) cannot hold, in one sentence."""
     problems = [
         (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
@@ -412,34 +376,25 @@ def validate(args, obs_space, act_space):
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    nbytes = ReplayBuffer.nbytes(args.buffer_size, obs_space.shape[0], int(np.prod(act_space.shape)))
-    check_memory(nbytes, device, f"--buffer-size {args.buffer_size}")
-    if args.save_dataset:
-        try:
-            import minari
-        except ImportError:
-            raise SystemExit(
-                f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py"
-            ) from None
-        try:
-            minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
-        except ValueError:
-            raise SystemExit(
-                f"{SCRIPT}: --save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
-            ) from None
-        if args.save_dataset in minari.list_local_datasets():
-            raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
-
-
-def check_memory(nbytes, device, what):
-    """Refuse, in one sentence, a buffer that the machine (or the GPU) cannot hold."""
-    on_gpu = device.type == "cuda"
-    free = torch.cuda.mem_get_info(device)[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    on_gpu = torch.cuda.is_available() and args.cuda  # the buffer lives on the training device
+    free = torch.cuda.mem_get_info()[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    nbytes = 4 * args.buffer_size * (2 * obs_space.shape[0] + int(np.prod(act_space.shape)) + 3)  # the float32 FIELDS
     if nbytes > free:
-        raise SystemExit(
-            f"{SCRIPT}: {what} needs {nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free: lower it"
-        )
+        sizes = f"{nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free"
+        raise SystemExit(f"{SCRIPT}: --buffer-size {args.buffer_size} needs {sizes}: lower it")
+    if not args.save_dataset:  # the rest checks --save-dataset now rather than after the training run
+        return
+    try:
+        import minari
+
+        minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
+    except ImportError:
+        raise SystemExit(f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py") from None
+    except ValueError:
+        message = f"--save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
+        raise SystemExit(f"{SCRIPT}: {message}") from None
+    if args.save_dataset in minari.list_local_datasets():
+        raise SystemExit(f"{SCRIPT}: a local Minari dataset {args.save_dataset!r} exists: pick another id")
 
 
 def quiet_third_party(env_id):
@@ -453,19 +408,23 @@ def quiet_third_party(env_id):
 
 def evaluate(actor, env_id, episodes, seed, device):
     """Deterministic policy (tanh of the mean) on an env of its own; returns the list of episodic returns."""
-    env = gym.make(env_id)
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        done, total = False, 0.0
-        while not done:
-            with torch.no_grad():
-                action = actor.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
-    env.close()
-    return returns
+    return [sum(episode["rewards"].tolist()) for episode in rollouts(actor.act, env_id, episodes, seed, device)]
+
+
+def rollouts(act, env_id, episodes, seed, device):
+    """Episodes of `act` (a batch of observations -> actions) on an env of its own, as arrays of ReplayBuffer.FIELDS."""
+    result = []
+    with gym.make(env_id) as env, torch.no_grad():
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            rows, done = [], False
+            while not done:
+                action = act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0].cpu().numpy()
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                rows.append((obs, next_obs, action, reward, terminated, truncated))  # in the order of the FIELDS
+                obs, done = next_obs, terminated or truncated
+            result.append(dict(zip(ReplayBuffer.FIELDS, map(np.array, zip(*rows)))))
+    return result
 
 
 def run_evaluation_only(args):
@@ -494,73 +453,46 @@ def save_minari_dataset(args, rb, actor, device):
                     arrays = {k: getattr(rb, k)[rows[start:end]].cpu().numpy() for k in ReplayBuffer.FIELDS}
                     arrays["truncations"][-1] = arrays["terminations"][-1] == 0
                     episodes.append(arrays)
-    else:
-        env = gym.make(args.env_id)
-        for ep in range(args.dataset_episodes):
-            obs, _ = env.reset(seed=args.seed + 100_000 + ep)
-            arrays, done = {k: [] for k in ReplayBuffer.FIELDS}, False
-            while not done:
-                with torch.no_grad():
-                    action = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
-                step = (obs, *env.step(action[0].cpu().numpy())[:4])
-                for k, v in zip(("obs", "next_obs", "rewards", "terminations", "truncations"), step):
-                    arrays[k].append(v)
-                arrays["actions"].append(action[0].cpu().numpy())
-                obs, done = step[1], step[3] or step[4]
-            episodes.append({k: np.array(v) for k, v in arrays.items()})
-        env.close()
-    buffers = [  # each episode has one more observation than actions: the final next_obs closes it
-        EpisodeBuffer(
-            id=i,
-            observations=np.concatenate([episode["obs"], episode["next_obs"][-1:]]),
-            actions=episode["actions"],
-            rewards=episode["rewards"].astype(np.float64),
-            terminations=episode["terminations"] > 0,
-            truncations=episode["truncations"] > 0,
-        )
-        for i, episode in enumerate(episodes)
-    ]
-    # D4RL-style reference scores, so that cql.py prints a normalized score: uniform random actions score 0, the
-    # final deterministic policy 100 (10 episodes each, on seeds of their own)
+    else:  # fresh episodes of the final stochastic policy, on seeds of their own
+        seed = args.seed + 100_000
+        episodes = rollouts(lambda obs: actor.get_action(obs)[0], args.env_id, args.dataset_episodes, seed, device)
+    buffers = []
+    for i, episode in enumerate(episodes):  # one more observation than actions: the final next_obs closes the episode
+        observations = np.concatenate([episode["obs"], episode["next_obs"][-1:]])
+        ends = {k: episode[k] > 0 for k in ("terminations", "truncations")}
+        rewards, actions = episode["rewards"].astype(np.float64), episode["actions"]
+        buffers.append(EpisodeBuffer(id=i, observations=observations, actions=actions, rewards=rewards, **ends))
+    # D4RL-style reference scores for cql.py's normalized score: uniform random actions 0, the final greedy policy 100
     env = gym.make(args.env_id)
     env.action_space.seed(args.seed)
     uniform = SimpleNamespace(act=lambda obs: torch.as_tensor(env.action_space.sample())[None])
-    scores = [np.mean(evaluate(policy, args.env_id, 10, args.seed + 200_000, device)) for policy in (uniform, actor)]
+    low, high = [np.mean(evaluate(policy, args.env_id, 10, args.seed + 200_000, device)) for policy in (uniform, actor)]
+    about = dict(eval_env=args.env_id, algorithm_name=SCRIPT, ref_min_score=float(low), ref_max_score=float(high))
+    description = f"{SCRIPT} {args.dataset_kind} data"
     with warnings.catch_warnings():  # Minari asks for an author, e-mail and code link that a local dataset lacks
         warnings.filterwarnings("ignore", r"`\w+` is set to None", UserWarning, "minari")
-        publish_dataset(
-            args.save_dataset,
-            buffer=buffers,
-            env=env,
-            eval_env=args.env_id,
-            algorithm_name=SCRIPT,
-            description=f"{SCRIPT} {args.dataset_kind} data",
-            ref_min_score=float(scores[0]),
-            ref_max_score=float(scores[1]),
-        )
+        publish_dataset(args.save_dataset, buffer=buffers, env=env, description=description, **about)
     env.close()
     print(f"minari dataset {args.save_dataset} written: {len(buffers)} episodes, {rb.added} steps collected")
 
 
 def publish_dataset(dataset_id, **dataset):
-    """Minari writes the dataset into a hidden folder of its datasets root (its listings skip it), then one rename
-    publishes it: a run stopped during the write never leaves a partial dataset under the id."""
+    """Write into a hidden folder of Minari's root (its listings skip it), then rename: never a partial dataset."""
     import minari
     from minari.namespace import create_namespace, list_local_namespaces
 
     root, previous = minari.storage.get_dataset_path(), os.environ.get("MINARI_DATASETS_PATH")
-    writing = tempfile.mkdtemp(prefix=f".{SCRIPT}-", dir=root)
-    try:
+    with tempfile.TemporaryDirectory(prefix=f".{SCRIPT}-", dir=root, ignore_cleanup_errors=True) as writing:
         os.environ["MINARI_DATASETS_PATH"] = writing  # minari reads the variable at each call
-        minari.create_dataset_from_buffers(dataset_id=dataset_id, **dataset)
-        os.environ["MINARI_DATASETS_PATH"] = str(root)
+        try:
+            minari.create_dataset_from_buffers(dataset_id=dataset_id, **dataset)
+        finally:  # the variable as it was
+            os.environ.pop("MINARI_DATASETS_PATH")
+            os.environ.update({} if previous is None else {"MINARI_DATASETS_PATH": previous})
         namespace = minari.dataset.minari_dataset.parse_dataset_id(dataset_id)[0]
         if namespace is not None and namespace not in list_local_namespaces():
             create_namespace(namespace)
         os.rename(os.path.join(writing, dataset_id), root / dataset_id)
-    finally:
-        os.environ.pop("MINARI_DATASETS_PATH") if previous is None else os.environ.update(MINARI_DATASETS_PATH=previous)
-        shutil.rmtree(writing, ignore_errors=True)
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----
