@@ -152,11 +152,10 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_dim, act_dim, hidden_dim):
         super().__init__()
+        hidden = [EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU()]
         self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, 1),
-        )  # fmt: skip
+            *hidden, EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(), EnsembleLinear(2, hidden_dim, 1)
+        )
 
     def forward(self, obs, action):
         x = torch.cat([obs, action], dim=-1)
@@ -390,7 +389,7 @@ def validate(args, obs_space, act_space):
         minari.dataset.minari_dataset.parse_dataset_id(args.save_dataset)
     except ImportError:
         raise SystemExit(f"{SCRIPT}: --save-dataset needs minari and h5py: pip install 'minari>=0.5' h5py") from None
-    except ValueError:
+    except (ValueError, TypeError):  # minari: ValueError, or TypeError for an id without '/'
         message = f"--save-dataset {args.save_dataset!r} is not of the form namespace/name-v0"
         raise SystemExit(f"{SCRIPT}: {message}") from None
     if args.save_dataset in minari.list_local_datasets():
