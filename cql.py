@@ -4,10 +4,8 @@
 #   "numpy>=1.24", "tqdm>=4.60", "moviepy>=1.0", "minari[hf]>=0.5,<0.6", "h5py>=3.8"]
 # ///
 """Conservative Q-Learning, CQL(H) (Kumar et al. 2020, arXiv 2006.04779), offline from a Minari dataset with Box
-actions: SAC's twin critics plus a penalty that lowers Q on sampled actions and raises it on the dataset's, so that
-Q stays a lower bound where the data says nothing. The env only evaluates: `--total-timesteps` counts gradient steps.
-Usage, defaults (CORL's) and deviations: docs/cql.md
-"""
+actions: SAC's twin critics plus a penalty that lowers Q on sampled actions and raises it on the dataset's, so that Q
+stays a lower bound where the data says nothing. The env only evaluates. Defaults (CORL's), deviations: docs/cql.md"""
 
 import contextlib
 import dataclasses
@@ -24,14 +22,12 @@ import tempfile
 import time
 import urllib.parse
 import warnings
-from dataclasses import dataclass
 from typing import Optional
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
 from tqdm import tqdm
 
@@ -42,7 +38,7 @@ FIELDS = ("obs", "actions", "rewards", "next_obs", "terminations")
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
     seed: int = 1  # seed of the experiment
@@ -78,9 +74,7 @@ class Args:
     alpha: float = 1.0  # the SAC temperature: its initial value with --autotune, else fixed
     cql_alpha: float = 10.0  # weight of the conservative penalty (0: plain offline SAC; the paper uses 5 on MuJoCo)
     cql_n_actions: int = 10  # actions per state for the logsumexp: this many uniform, pi(s) and pi(s') ones each
-    # temperature t of the logsumexp: t * logsumexp((Q - log density) / t) over the sampled actions, as in the authors'
-    # code and CORL; it is the importance-sampled t * log integral exp(Q / t) da only at t = 1
-    cql_temp: float = 1.0
+    cql_temp: float = 1.0  # temperature t of the penalty: t * logsumexp((Q - log density) / t), as CORL (docs/cql.md)
     cql_lagrange: bool = False  # tune the penalty weight so that the penalty gap nears --cql-target-action-gap
     cql_target_action_gap: float = 10.0  # target value of (logsumexp - Q(s, a_data)) for the Lagrange variant
     cql_max_target_backup: bool = False  # back up the max over --cql-n-actions policy actions at s', not one sample
@@ -97,9 +91,8 @@ class Actor(nn.Module):
     def __init__(self, obs_dim, act_space, hidden_dim, obs_mean, obs_std):
         super().__init__()
         act_dim = int(np.prod(act_space.shape))
-        self.net = nn.Sequential(
-            nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()
-        )
+        layers = [nn.Linear(obs_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim), nn.ReLU()]
+        self.net = nn.Sequential(*layers)
         self.fc_mean = nn.Linear(hidden_dim, act_dim)
         self.fc_logstd = nn.Linear(hidden_dim, act_dim)
         low, high = (torch.as_tensor(bound, dtype=torch.float32) for bound in (act_space.low, act_space.high))
@@ -118,8 +111,7 @@ class Actor(nn.Module):
         return torch.distributions.Normal(self.fc_mean(hidden), log_std.exp())
 
     def get_action(self, obs, n_samples=()):
-        """Reparameterised actions, n_samples of them per state from one network pass (shape [*n_samples,
-        *obs.shape[:-1], A]; one per state by default), and their log-densities in the env's action space."""
+        """Reparameterised actions [*n_samples, *obs.shape[:-1], A] from one network pass, and their log-densities."""
         normal = self(obs)
         u = normal.rsample(n_samples)
         action = torch.tanh(u) * self.action_scale + self.action_bias
@@ -138,7 +130,7 @@ class Actor(nn.Module):
 def squashed_log_prob(gaussian_log_prob, u, action_scale):
     """log pi(a) for a = scale * tanh(u) + bias (1801.01290 Eq. 21, with the scale): subtract log|da/du| per dim.
     log(1 - tanh(u)^2) = 2 * (log 2 - u - softplus(-2u)) is the overflow-free form of the same quantity."""
-    log_det = 2.0 * (math.log(2.0) - u - F.softplus(-2.0 * u)) + torch.log(action_scale)
+    log_det = 2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u)) + torch.log(action_scale)
     return (gaussian_log_prob - log_det).sum(-1)
 
 
@@ -160,12 +152,9 @@ class TwinQ(nn.Module):
 
     def __init__(self, obs_dim, act_dim, hidden_dim):
         super().__init__()
+        hidden = [EnsembleLinear(2, obs_dim + act_dim, hidden_dim), nn.ReLU()]
         self.net = nn.Sequential(
-            EnsembleLinear(2, obs_dim + act_dim, hidden_dim),
-            nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, hidden_dim),
-            nn.ReLU(),
-            EnsembleLinear(2, hidden_dim, 1),
+            *hidden, EnsembleLinear(2, hidden_dim, hidden_dim), nn.ReLU(), EnsembleLinear(2, hidden_dim, 1)
         )
 
     def forward(self, obs, action):
@@ -182,13 +171,11 @@ def load_transitions(dataset):
             length = len(episode.actions)
             lengths = (len(episode.observations), len(episode.rewards), len(episode.terminations))
             if lengths != (length + 1, length, length):
-                raise SystemExit(
-                    f"{SCRIPT}: episode {episode.id} is malformed: {lengths[0]} observations and "
-                    f"{lengths[1]} rewards for {length} actions (expected {length + 1} and {length})"
-                )
-            observations = episode.observations
-            arrays = (observations[:-1], episode.actions, episode.rewards, observations[1:], episode.terminations)
-            episodes.append(arrays)
+                counts = f"{lengths[0]} observations and {lengths[1]} rewards for {length} actions"
+                expected = f"(expected {length + 1} and {length})"
+                raise SystemExit(f"{SCRIPT}: episode {episode.id} is malformed: {counts} {expected}")
+            obs = episode.observations  # s_t and s_{t+1} of one episode
+            episodes.append((obs[:-1], episode.actions, episode.rewards, obs[1:], episode.terminations))
     except Exception as e:  # h5py's OSError, KeyError, ... for a truncated or damaged file
         raise SystemExit(unreadable(dataset.spec.dataset_id, f"{type(e).__name__}: {e}")) from None
     if not episodes:
@@ -197,9 +184,8 @@ def load_transitions(dataset):
 
 
 def cql_penalty(qf, actor, obs, next_obs, q_data, act_low, act_high, n_actions, temp):
-    """Per-critic CQL(H) gap [2], a batch mean: temp * logsumexp((Q - log density) / temp) over 3N actions at s (N
-    uniform over [low, high], N from pi(.|s), N from pi(.|s'); 2006.04779 appendix F) minus Q(s, a_data). The sampled
-    actions are constants: the penalty trains the critics only."""
+    """Per-critic gap [2]: temp * logsumexp((Q - log density) / temp) over 3N constant actions at s (N uniform, N from
+    pi(.|s), N from pi(.|s'); 2006.04779 appendix F) minus Q(s, a_data), batch means. It trains the critics only."""
     batch, obs_dim = obs.shape
     with torch.no_grad():
         uniform = act_low + torch.rand(batch, n_actions, act_low.shape[-1], device=obs.device) * (act_high - act_low)
@@ -232,9 +218,8 @@ def td_target(qf_target, actor, alpha, rewards, next_obs, terminations, gamma, m
 
 
 def critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, act_low, act_high, args):
-    """Both critics' squared TD error plus the CQL(H) penalty weighted by --cql-alpha (2006.04779 Eq. 4); with
-    --cql-lagrange, alpha_prime * cql_alpha * (gap - target gap) (Eq. 30; alpha_prime is a constant here).
-    Returns (total, TD part, per-critic gap [2] or None when --cql-alpha is 0, Q(s, a_data) [2, B])."""
+    """Both critics' squared TD error plus --cql-alpha times the penalty (2006.04779 Eq. 4; --cql-lagrange: Eq. 30,
+    alpha_prime constant here); returns (total, TD part, gap [2] or None at --cql-alpha 0, Q(s, a_data) [2, B])."""
     obs, actions, rewards, next_obs, terminations = batch
     backup = (args.cql_max_target_backup, args.cql_n_actions, args.backup_entropy)  # max_backup, n_actions, entropy
     target = td_target(qf_target, actor, alpha, rewards, next_obs, terminations, args.gamma, *backup)
@@ -250,8 +235,7 @@ def critic_loss(qf, qf_target, actor, alpha, alpha_prime, batch, act_low, act_hi
 
 def lagrange_loss(log_alpha_prime, gap, cql_alpha, target_gap):
     """2006.04779 Eq. 30 for alpha' = exp(log alpha') >= 0: it grows while the gap exceeds its target, shrinks below."""
-    alpha_prime = log_alpha_prime.exp().clamp(0.0, 1e6)
-    return -(alpha_prime * cql_alpha * (gap.detach() - target_gap)).sum()
+    return -(log_alpha_prime.exp().clamp(0.0, 1e6) * cql_alpha * (gap.detach() - target_gap)).sum()
 
 
 def actor_loss(actor, qf, alpha, obs, data_actions, behaviour_cloning):
@@ -351,20 +335,17 @@ def main(args):
             returns, score = scored_evaluation(actor, env_spec, dataset, args, run)
             tqdm.write(f"global_step={run.step}, eval_return={np.mean(returns):.2f}{score}")
             run.last_return = f"{np.mean(returns):.1f}"  # the progress line shows the latest evaluation
-            if run.wandb:
-                run.wandb.log({"eval/episodic_return": float(np.mean(returns))}, step=run.step)
+            run.log({"eval/episodic_return": float(np.mean(returns))})  # W&B
     video = f"runs/{run.name}/videos" if args.capture_video else None
     run.finish(lambda: scored_evaluation(actor, env_spec, dataset, args, run, video) if args.eval_episodes else [])
 
 
 def check_env(env_id, obs_shape, act_space):
-    """Fail with one clear sentence if the eval env (an id, or a dataset's EnvSpec) cannot run a policy for these
-    spaces; return its EnvSpec. A dataset's spec need not be registered: gym.make imports its entry point."""
+    """The eval env's EnvSpec (from an id, or a dataset's spec, registered or not), or one sentence if it won't fit."""
     name = env_id if isinstance(env_id, str) else env_id.id
     if isinstance(env_id, str) and name not in gym.registry:
         raise SystemExit(f"{SCRIPT}: unknown env id {name!r}; pass a registered Gymnasium env, e.g. --env-id Hopper-v5")
-    if name in gym.registry:
-        quiet_third_party(name)
+    quiet_third_party(name) if name in gym.registry else None
     with gym.make(env_id) as env:
         obs_space, env_act_space = env.observation_space, env.action_space
     if env_act_space != act_space:
@@ -467,22 +448,20 @@ def dataset_env_spec(dataset):
 
 
 def evaluate(actor, env_id, episodes, seed, device, video_folder=None):
-    """The returns of the deterministic policy (tanh of the mean) on an env of its own (env_id: an id or an EnvSpec);
-    with a video_folder, a video of the first episode."""
+    """Returns of the deterministic policy on an env of its own (an id or EnvSpec); video_folder: film episode 1."""
     env = gym.make(env_id, render_mode="rgb_array") if video_folder else gym.make(env_id)
     if video_folder:
         env = gym.wrappers.RecordVideo(env, video_folder, episode_trigger=lambda episode: episode == 0)
     returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        done, total = False, 0.0
-        while not done:
-            with torch.no_grad():
+    with env, torch.no_grad():
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            done, total = False, 0.0
+            while not done:
                 action = actor.act(torch.as_tensor(obs, dtype=torch.float32, device=device)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
-            total, done = total + float(reward), terminated or truncated
-        returns.append(total)
-    env.close()
+                obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+                total, done = total + float(reward), terminated or truncated
+            returns.append(total)
     return returns
 
 
