@@ -30,7 +30,6 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Literal, Optional
 
 import gymnasium as gym
@@ -47,7 +46,7 @@ OBS_EPS = 1e-8  # the epsilon of gym.wrappers.NormalizeObservation, so that eval
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
     seed: int = 1  # seed of the experiment

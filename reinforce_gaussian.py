@@ -30,7 +30,6 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Literal, Optional
 
 import gymnasium as gym
@@ -45,7 +44,7 @@ NAN_HINT = "Try a lower --learning-rate or --max-grad-norm."
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
     seed: int = 1  # seed of the experiment
@@ -180,7 +179,7 @@ class Critic(nn.Module):
         return self.net(obs).squeeze(-1)
 
 
-@dataclass
+@dataclasses.dataclass
 class Batch:
     """Whole episodes back to back. Per step: obs, actions (the unclipped samples), rewards, and ends (True at an
     episode's last step). Per episode, in the same order: final_obs (the real last observation) and truncated (cut

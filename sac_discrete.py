@@ -32,7 +32,6 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 import gymnasium as gym
@@ -48,7 +47,7 @@ NAN_HINT = "Try a lower --q-lr or --policy-lr."
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
-@dataclass
+@dataclasses.dataclass
 class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]  # the name of this experiment
     seed: int = 1  # seed of the experiment
