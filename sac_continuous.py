@@ -5,7 +5,8 @@
 # ///
 """Soft Actor-Critic (Haarnoja et al. 2018, arXiv 1801.01290 and 1812.05905) for Box action spaces: a tanh-squashed
 Gaussian actor, twin critics whose minimum forms the target, Polyak-averaged target critics and a temperature alpha
-tuned towards a target entropy of -|A|. Usage, the deviations (CleanRL's) and results: docs/sac_continuous.md"""
+tuned towards a target entropy of -|A|. Deviations, all CleanRL's: delayed actor steps (--policy-frequency), the
+alpha loss on alpha rather than log(alpha), both critics in one batched module. Docs: docs/sac_continuous.md"""
 
 import contextlib
 import dataclasses
