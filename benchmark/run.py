@@ -227,6 +227,12 @@ def summarise(case, out_dir, seeds, steps):
     return [(seed, *parse(text), wall, "0") for seed, (text, wall) in zip(seeds, logs)]
 
 
+def table_seeds(case, seeds):
+    """The seeds of a case's row: --seeds when they include the case's own (more seeds), else the case's own, so that
+    a run of some seeds (--seeds 2) never turns a row into a partial one."""
+    return seeds if seeds and set(case.seeds) <= set(seeds) else case.seeds
+
+
 def quartiles(values):
     values = [v for v in values if v is not None]
     return np.percentile(values, [25, 50, 75]) if values else (np.nan, np.nan, np.nan)
@@ -280,7 +286,7 @@ def plot(rows, plots):
     plt.close(fig)
 
 
-def write_results(rows, opts, path):
+def write_results(rows, opts, path, unfinished=()):
     """benchmark/results.md: one row per case; the date, machine, commit and command line once at the top."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -339,7 +345,8 @@ def write_results(rows, opts, path):
         if path.exists()
         else {}
     )
-    table = [computed.get(c.name) or earlier[c.name] for c in CASES if c.name in computed or c.name in earlier]
+    carried = {name: row for name, row in earlier.items() if name not in unfinished}  # a case half run: no row yet
+    table = [computed.get(c.name) or carried[c.name] for c in CASES if c.name in computed or c.name in carried]
     path.write_text("\n".join(lines + table) + "\n")
     print("\n".join(lines + table))
     write_readme(table)
@@ -394,13 +401,16 @@ def main():
         jobs = [(c, s) for c in cases for s in opts.seeds or c.seeds]
         with concurrent.futures.ThreadPoolExecutor(opts.jobs) as pool:
             list(pool.map(lambda job: run_one(job[0], job[1], budget[job[0].name], base / job[0].name, env), jobs))
-    rows = []
+    rows, unfinished = [], set()
     for case in CASES:  # --only limits what runs; the table and the plots keep every case that has logs
-        runs = summarise(case, base / case.name, opts.seeds or case.seeds, budget[case.name])
+        seeds = table_seeds(case, opts.seeds)
+        runs = summarise(case, base / case.name, seeds, budget[case.name])
         if runs:
             rows.append((case, runs, budget[case.name]))
+        elif any(finished_log(base / case.name, case, seed) for seed in seeds):
+            unfinished.add(case.name)
     plot(rows, plots)
-    write_results(rows, opts, results / "results.md")
+    write_results(rows, opts, results / "results.md", unfinished)
 
 
 if __name__ == "__main__":

@@ -58,3 +58,11 @@ def test_the_readme_table_is_written_from_the_rows_of_results_md(tmp_path, monke
     text = readme.read_text()
     assert "| a2c-CartPole | 200k | 500.0 [500.0, 500.0] | 2/2 (>= 475) |" in text and "old table" not in text
     assert "| CartPole-v1, 200k steps: eval 500.0 (median of 2 seeds) |" in text
+
+
+def test_a_run_of_some_seeds_leaves_each_row_on_the_case_s_own_seeds():
+    run = load_runner()
+    case = next(c for c in run.CASES if c.seeds == (1, 2, 3))
+    assert run.table_seeds(case, None) == (1, 2, 3)
+    assert run.table_seeds(case, [2]) == (1, 2, 3)  # one seed rerun: the row still waits for all three
+    assert run.table_seeds(case, [1, 2, 3, 4, 5]) == [1, 2, 3, 4, 5]  # more seeds: the row shows them all
