@@ -22,6 +22,7 @@ import dataclasses
 import glob
 import hashlib
 import importlib
+import logging
 import math
 import os
 import pickle
@@ -86,6 +87,7 @@ class Args:
     hidden_dim: int = 64  # width of the two hidden layers (vector observations)
     shared_torso: bool = False  # actor and critic share the hidden layers (images always share their encoder)
     log_std_init: float = 0.0  # initial log-std of the Gaussian policy (Box actions)
+    gsde: bool = False  # state-dependent exploration for Box actions (gSDE, arXiv 2005.05719; see docs/a2c.md)
     norm_obs: bool = False  # normalise observations with running statistics (NormalizeObservation, per env; vectors)
     norm_reward: bool = False  # scale rewards by a running std of the discounted return (NormalizeReward, per env)
     eval_episodes: int = 10  # episodes of the final deterministic evaluation
@@ -127,10 +129,8 @@ def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
 
 def mlp(in_dim, hidden_dim, out_dim=None, out_std=1.0):
     first, second = layer_init(nn.Linear(in_dim, hidden_dim)), layer_init(nn.Linear(hidden_dim, hidden_dim))
-    layers = [first, nn.Tanh(), second, nn.Tanh()]
-    if out_dim is not None:
-        layers.append(layer_init(nn.Linear(hidden_dim, out_dim), std=out_std))
-    return nn.Sequential(*layers)
+    head = [] if out_dim is None else [layer_init(nn.Linear(hidden_dim, out_dim), std=out_std)]
+    return nn.Sequential(first, nn.Tanh(), second, nn.Tanh(), *head)
 
 
 class ImageEncoder(nn.Module):
@@ -159,8 +159,9 @@ class Agent(nn.Module):
     """Categorical or diagonal-Gaussian policy and a state-value critic, on observations the training envs already
     normalised; `act` takes raw observations and normalises them with the statistics held in obs_mean / obs_var."""
 
-    def __init__(self, obs_space, action_space, hidden_dim=64, shared_torso=False, log_std_init=0.0):
+    def __init__(self, obs_space, action_space, hidden_dim=64, shared_torso=False, log_std_init=0.0, gsde=False):
         super().__init__()
+        self.gsde, self.noise = gsde, None
         obs_dim = int(np.prod(obs_space.shape))
         self.discrete, self.image = isinstance(action_space, gym.spaces.Discrete), len(obs_space.shape) == 3
         act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
@@ -177,11 +178,10 @@ class Agent(nn.Module):
             self.actor = mlp(obs_dim, hidden_dim, act_dim, out_std=0.01)
             self.critic = mlp(obs_dim, hidden_dim, 1, out_std=1.0)
         if not self.discrete:
-            # state-independent log-std, as in the A3C paper's continuous experiments and SB3
-            self.actor_logstd = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
+            # state-independent log-std, as in the A3C paper's continuous experiments and SB3; gSDE: one per weight
+            self.actor_logstd = nn.Parameter(torch.full((hidden_dim, act_dim) if gsde else (act_dim,), log_std_init))
         if not self.image:
-            # the merged running statistics of the training envs (set by set_obs_stats); with these defaults the
-            # normalisation in `act` is exactly the identity in float32, so --no-norm-obs needs no special case
+            # the training envs' merged statistics (sync_obs_stats); the defaults make `act`'s normalising the identity
             self.register_buffer("obs_mean", torch.zeros(obs_dim))
             self.register_buffer("obs_var", torch.ones(obs_dim))
 
@@ -189,33 +189,39 @@ class Agent(nn.Module):
         return self.critic(self.torso(x)).squeeze(-1)
 
     def dist(self, h):
-        out = self.actor(h)
         if self.discrete:
-            return Categorical(logits=out)
-        return Normal(out, self.actor_logstd.exp().expand_as(out))
+            return Categorical(logits=self.actor(h))
+        split = isinstance(self.actor, nn.Sequential)  # hidden layers and a head, or (shared torso) a head only
+        self.latent = self.actor[:-1](h) if split else h  # the actor's last hidden features
+        mean = (self.actor[-1] if split else self.actor)(self.latent)
+        if not self.gsde:
+            return Normal(mean, self.actor_logstd.exp().expand_as(mean))
+        # gSDE: noise = latent @ W, W ~ N(0, sigma^2): variance latent^2 @ sigma^2 (latent detached, as in SB3)
+        return Normal(mean, torch.sqrt(self.latent.detach() ** 2 @ self.actor_logstd.exp() ** 2 + 1e-6))
+
+    def reset_noise(self, num_envs):  # gSDE: each env's exploration weights W, drawn at the start of every rollout
+        sigma = self.actor_logstd.detach().exp()
+        self.noise = torch.randn(num_envs, *sigma.shape, device=sigma.device) * sigma
 
     def get_action(self, x):
-        return self.dist(self.torso(x)).sample()
+        dist = self.dist(self.torso(x))
+        if self.gsde:  # the same W for the whole rollout: the noise is a smooth function of the state
+            return dist.loc + (self.latent[:, None] @ self.noise).squeeze(1)
+        return dist.sample()
 
-    def get_action_and_value(self, x, action=None):
+    def evaluate_actions(self, x, action):  # what the update differentiates: log-probs, entropies, state values
         h = self.torso(x)
         dist = self.dist(h)
-        if action is None:
-            action = dist.sample()
         logprob, entropy = dist.log_prob(action), dist.entropy()
         if not self.discrete:  # diagonal Gaussian: independent dimensions
             logprob, entropy = logprob.sum(-1), entropy.sum(-1)
-        return action, logprob, entropy, self.critic(h).squeeze(-1)
+        return logprob, entropy, self.critic(h).squeeze(-1)
 
     def act(self, raw_obs):
         """The deterministic action (argmax / Gaussian mean) for a raw observation; it draws no random numbers."""
         x = raw_obs if self.image else (raw_obs - self.obs_mean) / torch.sqrt(self.obs_var + OBS_EPS)
         out = self.actor(self.torso(x))
         return out.argmax(-1) if self.discrete else out
-
-    def set_obs_stats(self, stats):
-        self.obs_mean.copy_(torch.as_tensor(stats["mean"]))
-        self.obs_var.copy_(torch.as_tensor(stats["var"]))
 
 
 def obs_dtype_of(obs_space):
@@ -224,6 +230,7 @@ def obs_dtype_of(obs_space):
     return image_dtypes.get(np.dtype(obs_space.dtype), torch.float32) if len(obs_space.shape) == 3 else torch.float32
 
 
+@torch.no_grad()
 def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action_high=None):
     """Step all envs num_steps times from `obs`: the rollout ([T, N] tensors), next obs, (t, infos) at episode ends."""
     num_envs, obs_space = envs.num_envs, envs.single_observation_space
@@ -234,12 +241,11 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
         rollout[name] = torch.zeros((num_steps, num_envs), device=device)
     episodes = []
     next_obs = torch.as_tensor(obs, dtype=dtype, device=device)
-    with torch.no_grad():
-        value = agent.get_value(next_obs)
+    value = agent.get_value(next_obs)
+    agent.reset_noise(num_envs) if agent.gsde else None
     for t in range(num_steps):
         rollout["obs"][t], rollout["values"][t] = next_obs, value
-        with torch.no_grad():
-            action = agent.get_action(next_obs)
+        action = agent.get_action(next_obs)
         rollout["actions"][t] = action
         env_action = action.cpu().numpy()
         if action_low is not None:  # clip only what the env sees; the loss uses the unclipped sample
@@ -250,13 +256,12 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
         rollout["terminated"][t] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
         ended = np.logical_or(terminations, truncations)
         rollout["dones"][t] = torch.as_tensor(ended, dtype=torch.float32, device=device)
-        with torch.no_grad():
-            value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
-            next_value = value.clone()
-            if ended.any():  # SAME_STEP autoreset: obs[i] of an ended env is already the next episode's first
-                ended_envs = np.flatnonzero(ended)
-                final = torch.as_tensor(np.stack(infos["final_obs"][ended_envs]), dtype=dtype, device=device)
-                next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
+        value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
+        next_value = value.clone()
+        if ended.any():  # SAME_STEP autoreset: obs[i] of an ended env is already the next episode's first
+            ended_envs = np.flatnonzero(ended)
+            final = torch.as_tensor(np.stack(infos["final_obs"][ended_envs]), dtype=dtype, device=device)
+            next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
         rollout["next_values"][t] = next_value
         episodes += [(t, infos)] if "final_info" in infos else []
     return rollout, obs, episodes
@@ -291,7 +296,7 @@ def update(agent, optimizer, rollout, args):
     advantages, returns = compute_gae(*gae_inputs, args.gamma, args.gae_lambda)
     obs, actions = rollout["obs"].flatten(0, 1), rollout["actions"].flatten(0, 1)  # [T, N, ...] -> [T * N, ...]
     advantages, returns = advantages.flatten(), returns.flatten()
-    _, logprob, entropy, value = agent.get_action_and_value(obs, actions.long() if agent.discrete else actions)
+    logprob, entropy, value = agent.evaluate_actions(obs, actions.long() if agent.discrete else actions)
     losses = a2c_loss(logprob, entropy, value, advantages, returns, args.vf_coef, args.ent_coef, args.norm_adv)
     optimizer.zero_grad()
     losses[0].backward()
@@ -304,7 +309,7 @@ def main(args):
     if args.eval_checkpoint:
         return run_evaluation_only(args)
     obs_space, act_space = check_env(args.env_id)
-    validate(args, obs_space)
+    validate(args, obs_space, act_space)
     run = Run(args, args.env_id)
     device = run.device
     # SAME_STEP autoreset (see collect_rollout): the rollout holds only real transitions.
@@ -316,7 +321,7 @@ def main(args):
         for name, values in run.ckpt["wrapper_stats"].items():
             envs.set_attr(name, values)
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
-    agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init).to(device)
+    agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
     params, lr = agent.parameters(), args.learning_rate
     if args.optimizer == "rmsprop":
         optimizer = torch.optim.RMSprop(params, lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps)
@@ -394,8 +399,6 @@ def register_env_family(env_id):
         except ImportError as e:
             raise SystemExit(f"{SCRIPT}: the module of env id {env_id!r} cannot be imported ({e})") from None
     if env_id.startswith("MinAtar/") and env_id not in gym.registry:
-        import logging
-
         logging.getLogger().addFilter(lambda record: "seaborn" not in record.getMessage())  # minatar's plots only
         import minatar.gym
 
@@ -407,24 +410,24 @@ def register_env_family(env_id):
         gym.register_envs(ale_py)
 
 
-def validate(args, obs_space):
+def validate(args, obs_space, act_space):
     """Reject nonsensical hyperparameters before anything is written."""
     rollout = args.num_envs * args.num_steps
     norm_images = f"--norm-obs is for vector observations; {args.env_id} gives images, which the encoder scales itself"
     problems = [
         (not 0 <= args.seed < 2**32, f"--seed must be in [0, 2**32) (got {args.seed})"),
         (args.total_timesteps < 1, f"--total-timesteps must be >= 1 (got {args.total_timesteps})"),
-        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
         (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.num_steps < 1, f"--num-steps must be >= 1 (got {args.num_steps})"),
+        (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
+        (min(args.num_envs, args.num_steps) < 1, "--num-envs and --num-steps must be >= 1"),
         (args.total_timesteps < rollout, f"--total-timesteps {args.total_timesteps} < one rollout of {rollout} steps"),
         (not args.learning_rate > 0, f"--learning-rate must be > 0 (got {args.learning_rate})"),
         (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
         (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
         (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
         (args.norm_obs and len(obs_space.shape) == 3, norm_images),
+        (args.gsde and isinstance(act_space, gym.spaces.Discrete), f"--gsde is for Box actions, not {act_space}"),
     ]
     for bad, message in problems:
         if bad:
@@ -440,6 +443,7 @@ def quiet_third_party(env_id):
         mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
 
 
+@torch.no_grad()
 def evaluate(agent, env_id, episodes, seed, device):
     """Deterministic policy (argmax / Gaussian mean) on an env of its own, with the training preprocessing but the
     game's own rewards, observations normalised with the agent's frozen statistics; returns the episodic returns."""
@@ -450,8 +454,7 @@ def evaluate(agent, env_id, episodes, seed, device):
         obs, _ = env.reset(seed=seed + ep)
         done, total = False, 0.0
         while not done:
-            with torch.no_grad():
-                action = agent.act(torch.as_tensor(obs, dtype=dtype, device=device)[None])[0].cpu().numpy()
+            action = agent.act(torch.as_tensor(obs, dtype=dtype, device=device)[None])[0].cpu().numpy()
             action = np.clip(action, env.action_space.low, env.action_space.high) if box else int(action)
             obs, reward, terminated, truncated, _ = env.step(action)
             total, done = total + float(reward), terminated or truncated
@@ -462,10 +465,11 @@ def evaluate(agent, env_id, episodes, seed, device):
 
 def run_evaluation_only(args):
     ckpt = load_checkpoint(args.eval_checkpoint)
-    saved, device = ckpt["args"], torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    saved = {**vars(Args()), **ckpt["args"]}  # a flag added since the checkpoint was written has its default
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     obs_space, act_space = check_env(saved["env_id"])
-    agent = Agent(obs_space, act_space, saved["hidden_dim"], saved["shared_torso"], saved["log_std_init"]).to(device)
-    agent.load_state_dict(ckpt["agent"])  # with the observation statistics of training
+    agent = Agent(obs_space, act_space, *(saved[k] for k in ("hidden_dim", "shared_torso", "log_std_init", "gsde")))
+    agent.to(device).load_state_dict(ckpt["agent"])  # with the observation statistics of training
     report_eval(evaluate(agent, saved["env_id"], args.eval_episodes, args.seed, device))
 
 
@@ -480,8 +484,7 @@ def merge_rms(stats):
 
 
 def wrapper_stats(envs, args):
-    """The per-env state of the NormalizeObservation / NormalizeReward wrappers: {attribute: [value of each env]}.
-    discounted_reward is NormalizeReward's running discounted return, which feeds return_rms across episodes."""
+    """The normalisation wrappers' state, {attribute: [value of each env]}: discounted_reward feeds return_rms."""
     names = ["obs_rms"] * args.norm_obs + ["return_rms", "discounted_reward"] * args.norm_reward
     return {name: list(envs.get_attr(name)) for name in names}
 
@@ -489,7 +492,8 @@ def wrapper_stats(envs, args):
 def sync_obs_stats(agent, envs, args):
     """Give the agent the merged observation statistics of the training envs, for evaluation and checkpoints."""
     if args.norm_obs:
-        agent.set_obs_stats(merge_rms([(r.mean, r.var, r.count) for r in envs.get_attr("obs_rms")]))
+        stats = merge_rms([(r.mean, r.var, r.count) for r in envs.get_attr("obs_rms")])
+        agent.obs_mean.copy_(torch.as_tensor(stats["mean"])), agent.obs_var.copy_(torch.as_tensor(stats["var"]))
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----

@@ -85,6 +85,8 @@ def test_compute_gae_matches_plain_loop(load_script, lam):
 class ValueOfObs(torch.nn.Module):
     """A fake agent whose value is a known function of the observation: V(s) = 10 * t + 1 (conftest's CounterEnv)."""
 
+    gsde = False  # no exploration matrices to draw
+
     def get_value(self, x):
         return 10.0 * x[:, 1] + 1.0
 
@@ -149,11 +151,45 @@ def test_gaussian_logprob_is_of_the_unclipped_sample(load_script):
     agent = a2c.Agent(obs_space, gym.spaces.Box(-1, 1, (2,)), log_std_init=0.3)
     x = torch.randn(4, 3)
     action = torch.tensor([[3.0, -2.5], [0.1, 0.2], [-4.0, 0.0], [0.5, 5.0]])  # far outside [-1, 1]
-    _, logprob, entropy, _ = agent.get_action_and_value(x, action)
+    logprob, entropy, _ = agent.evaluate_actions(x, action)
     mean, std = agent.actor(x).detach(), np.exp(0.3)
     expected = (-((action - mean) ** 2) / (2 * std**2) - np.log(std) - 0.5 * np.log(2 * np.pi)).sum(-1)
     torch.testing.assert_close(logprob.detach(), expected)
     torch.testing.assert_close(entropy.detach(), torch.full((4,), 2 * (0.5 + 0.5 * np.log(2 * np.pi) + 0.3)))
+
+
+def test_gsde_uses_one_noise_matrix_per_env_and_rollout_and_its_logprob_is_the_marginal(load_script):
+    """--gsde: every action of a rollout is mean + latent @ W with the W drawn for its env at the rollout's start (the
+    same state, the same action, within a rollout); the next rollout draws new W. The log-prob is that of
+    N(mean, latent^2 @ sigma^2), the spread of the noise over many W; the scale's gradient goes to sigma only."""
+    a2c = load_script("a2c")
+    torch.manual_seed(0)
+    envs = gym.vector.SyncVectorEnv(
+        [lambda: gym.make("Pendulum-v1")] * 3, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    agent = a2c.Agent(envs.single_observation_space, envs.single_action_space, log_std_init=-1.0, gsde=True)
+    assert agent.actor_logstd.shape == (64, 1)
+    obs, _ = envs.reset(seed=0)
+    rollout, obs, _ = a2c.collect_rollout(envs, agent, obs, 4, "cpu")
+    first_noise = agent.noise.clone()
+    latent, mean = agent.actor[:-1](rollout["obs"]), agent.actor(rollout["obs"])  # [T, N, 64], [T, N, 1]
+    expected = mean + torch.einsum("tnh,nha->tna", latent, first_noise)
+    torch.testing.assert_close(rollout["actions"], expected.detach(), rtol=1e-5, atol=1e-5)
+    a2c.collect_rollout(envs, agent, obs, 4, "cpu")
+    assert not torch.equal(agent.noise, first_noise)
+
+    x = torch.randn(1, 3)
+    agent.reset_noise(20000)
+    noise = agent.get_action(x.expand(20000, 3)) - agent.actor(x).detach()
+    logprob, _, _ = agent.evaluate_actions(x, torch.zeros(1, 1))
+    h = agent.actor[:-1](x).detach()
+    std = torch.sqrt(h**2 @ agent.actor_logstd.exp() ** 2 + 1e-6)
+    expected = torch.distributions.Normal(agent.actor(x), std).log_prob(torch.zeros(1, 1)).sum(-1)
+    torch.testing.assert_close(logprob, expected)
+    torch.testing.assert_close(noise.std(0), std[0].detach(), rtol=0.03, atol=0)
+    scale = agent.dist(x).scale.sum()
+    assert torch.autograd.grad(scale, agent.actor[0].weight, allow_unused=True)[0] is None
+    assert torch.autograd.grad(agent.dist(x).scale.sum(), agent.actor_logstd)[0].abs().sum() > 0
 
 
 def test_merge_rms_equals_statistics_of_the_pooled_data(load_script):
@@ -175,7 +211,7 @@ def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
     # the default statistics are exactly the identity: --no-norm-obs evaluates the raw observation
     assert torch.equal(agent.act(raw), agent.actor(raw))
     mean, var = np.array([1.5, -2.0, 0.3]), np.array([4.0, 0.25, 9.0])
-    agent.set_obs_stats({"mean": mean, "var": var, "count": 100.0})
+    agent.obs_mean.copy_(torch.as_tensor(mean)), agent.obs_var.copy_(torch.as_tensor(var))
     env = gym.wrappers.NormalizeObservation(gym.make("Pendulum-v1"))  # 3-dim observations, as here
     env.obs_rms.mean, env.obs_rms.var, env.update_running_mean = mean, var, False
     wrapped = torch.as_tensor(np.stack([env.observation(o) for o in raw.numpy()]))
@@ -246,13 +282,16 @@ def sigterm_at(a2c, step):
     return SigtermMidway
 
 
-def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys):
-    """CartPole with --norm-obs --norm-reward, stopped by SIGTERM in the middle and resumed: the checkpoint (networks,
-    optimizer, wrapper statistics, counters) and the final evaluation equal those of an uninterrupted run."""
+@pytest.mark.parametrize("env", [dict(env_id="CartPole-v1"), dict(env_id="Pendulum-v1", gsde=True)])
+def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys, env):
+    """CartPole, and Pendulum with gSDE's noise matrices, with --norm-obs --norm-reward, stopped by SIGTERM in the
+    middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters) and the final evaluation
+    equal those of an uninterrupted run."""
     a2c = load_script("a2c")
     flags = dict(
         total_timesteps=1280, num_envs=4, norm_obs=True, norm_reward=True, save_model=True, eval_episodes=2, cuda=False
     )
+    flags.update(env)
 
     def run(where, **extra):
         (tmp_path / where).mkdir(exist_ok=True)
@@ -415,6 +454,7 @@ gym.register("MatrixObs-v0", entry_point=MatrixObsEnv, kwargs={"discrete": True}
         (dict(hidden_dim=0), "--hidden-dim must be >= 1 (got 0)"),
         (dict(learning_rate=0.0), "--learning-rate must be > 0 (got 0.0)"),
         (dict(env_id="TinyGrid-v0", norm_obs=True), "--norm-obs is for vector observations; TinyGrid-v0 gives images"),
+        (dict(gsde=True), "--gsde is for Box actions, not Discrete(2)"),
     ],
 )
 def test_bad_input_one_sentence(load_script, tmp_path, monkeypatch, kwargs, message):
