@@ -75,7 +75,7 @@ class Args:
     num_steps: int = 8  # steps per env per rollout (the n of n-step returns)
     learning_rate: float = 1e-3  # the learning rate of the optimiser
     anneal_lr: bool = True  # decay the learning rate linearly to 0 over training
-    optimizer: Literal["adam", "rmsprop"] = "adam"  # Adam, or RMSprop (alpha 0.99, eps 1e-5, as the A2C paper and SB3)
+    optimizer: Literal["adam", "rmsprop"] = "adam"  # Adam, or RMSprop as TensorFlow's (the A2C paper's): RMSpropTF
     rmsprop_alpha: float = 0.99  # RMSprop smoothing constant (used with --optimizer rmsprop)
     optim_eps: float = 1e-5  # epsilon of the optimiser
     gamma: float = 0.99  # the discount factor
@@ -102,11 +102,9 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
                 signal.signal(sig, signal.SIG_IGN)  # between rollouts, saves, then closes the envs
             register_env_family(env_id)  # a spawned worker has not registered MinAtar / Atari ids yet
         kwargs = {"frameskip": 1} if is_atari(env_id) else {}  # the frame skip is AtariPreprocessing's
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
-        else:
-            env = gym.make(env_id, **kwargs)
+        video = capture_video and idx == 0  # (render_mode=None would break envs that take no render_mode)
+        env = gym.make(env_id, **kwargs, **({"render_mode": "rgb_array"} if video else {}))
+        env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos") if video else env
         # statistics first, so that they see the raw rewards (the game score), not the clipped or normalised ones
         env = gym.wrappers.RecordEpisodeStatistics(env)
         if is_atari(env_id):
@@ -146,8 +144,7 @@ class ImageEncoder(nn.Module):
             convs = [nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1)]
             convs, self.features = [*convs, nn.ReLU()], 512
         self.convs = nn.Sequential(*convs, nn.Flatten())
-        with torch.no_grad():
-            flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
 
     def forward(self, obs):
@@ -156,8 +153,7 @@ class ImageEncoder(nn.Module):
 
 
 class Agent(nn.Module):
-    """Categorical or diagonal-Gaussian policy and a state-value critic, on observations the training envs already
-    normalised; `act` takes raw observations and normalises them with the statistics held in obs_mean / obs_var."""
+    """Categorical or Gaussian policy and a state-value critic; `act` normalises raw observations as training did."""
 
     def __init__(self, obs_space, action_space, hidden_dim=64, shared_torso=False, log_std_init=0.0, gsde=False):
         super().__init__()
@@ -210,8 +206,7 @@ class Agent(nn.Module):
         return dist.sample()
 
     def evaluate_actions(self, x, action):  # what the update differentiates: log-probs, entropies, state values
-        h = self.torso(x)
-        dist = self.dist(h)
+        dist = self.dist(h := self.torso(x))
         logprob, entropy = dist.log_prob(action), dist.entropy()
         if not self.discrete:  # diagonal Gaussian: independent dimensions
             logprob, entropy = logprob.sum(-1), entropy.sum(-1)
@@ -224,8 +219,7 @@ class Agent(nn.Module):
         return out.argmax(-1) if self.discrete else out
 
 
-def obs_dtype_of(obs_space):
-    """The rollout's dtype: images keep uint8 / bool (the encoder converts them), vectors become float32."""
+def obs_dtype_of(obs_space):  # the rollout's dtype: images keep uint8 / bool (the encoder converts), vectors float32
     image_dtypes = {np.dtype(np.uint8): torch.uint8, np.dtype(bool): torch.bool}
     return image_dtypes.get(np.dtype(obs_space.dtype), torch.float32) if len(obs_space.shape) == 3 else torch.float32
 
@@ -270,8 +264,7 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
 def compute_gae(rewards, values, next_values, terminated, dones, gamma, gae_lambda):
     """GAE over a [T, N] rollout (arXiv:1506.02438, eq. 16); next_values[t] is V of the real next observation,
     terminated[t] drops it, dones[t] (terminated | truncated) cuts the lambda-chain. Returns (advantages, returns)."""
-    advantages = torch.zeros_like(rewards)
-    lastgaelam = torch.zeros_like(rewards[0])
+    advantages, lastgaelam = torch.zeros_like(rewards), torch.zeros_like(rewards[0])
     for t in reversed(range(rewards.shape[0])):
         delta = rewards[t] + gamma * next_values[t] * (1.0 - terminated[t]) - values[t]
         lastgaelam = delta + gamma * gae_lambda * (1.0 - dones[t]) * lastgaelam
@@ -288,6 +281,17 @@ def a2c_loss(logprob, entropy, value, advantages, returns, vf_coef, ent_coef, no
     entropy_loss = entropy.mean()
     loss = pg_loss + vf_coef * v_loss - ent_coef * entropy_loss
     return loss, pg_loss, v_loss, entropy_loss
+
+
+class RMSpropTF(torch.optim.Optimizer):  # RMSpropTF(params, dict(lr=..., alpha=..., eps=...))
+    """TensorFlow's RMSprop (the A2C paper's; SB3's RMSpropTFLike): square average from 1, eps inside the sqrt."""
+
+    @torch.no_grad()
+    def step(self):
+        for group, p in [(g, p) for g in self.param_groups for p in g["params"] if p.grad is not None]:
+            square_avg = self.state[p].setdefault("square_avg", torch.ones_like(p))
+            square_avg.mul_(group["alpha"]).addcmul_(p.grad, p.grad, value=1 - group["alpha"])
+            p.addcdiv_(p.grad, (square_avg + group["eps"]).sqrt(), value=-group["lr"])
 
 
 def update(agent, optimizer, rollout, args):
@@ -312,7 +316,6 @@ def main(args):
     validate(args, obs_space, act_space)
     run = Run(args, args.env_id)
     device = run.device
-    # SAME_STEP autoreset (see collect_rollout): the rollout holds only real transitions.
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
     env_args = (args.capture_video, run.name, args.gamma, args.norm_obs, args.norm_reward)
     env_fns = [make_env(args.env_id, i, *env_args) for i in range(args.num_envs)]
@@ -324,7 +327,7 @@ def main(args):
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
     params, lr = agent.parameters(), args.learning_rate
     if args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps)
+        optimizer = RMSpropTF(params, dict(lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps))
     else:
         optimizer = torch.optim.Adam(params, lr=lr, eps=args.optim_eps)
     batch_size = args.num_envs * args.num_steps
@@ -348,9 +351,8 @@ def main(args):
         run.step += batch_size
         run.updates += 1
         losses = update(agent, optimizer, rollout, args)
-        # read every update: the rollout syncs with the device at each env step anyway, so this costs nothing
         names = ("losses/loss", "losses/policy_loss", "losses/value_loss", "losses/entropy")
-        metrics = dict(zip(names, torch.stack(losses).tolist()))
+        metrics = dict(zip(names, torch.stack(losses).tolist()))  # free: the rollout syncs at every env step anyway
         run.log({**metrics, "charts/learning_rate": optimizer.param_groups[0]["lr"]})
 
     def wrap_up():
@@ -422,10 +424,9 @@ def validate(args, obs_space, act_space):
         (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
         (min(args.num_envs, args.num_steps) < 1, "--num-envs and --num-steps must be >= 1"),
         (args.total_timesteps < rollout, f"--total-timesteps {args.total_timesteps} < one rollout of {rollout} steps"),
-        (not args.learning_rate > 0, f"--learning-rate must be > 0 (got {args.learning_rate})"),
+        (not min(args.learning_rate, args.max_grad_norm) > 0, "--learning-rate and --max-grad-norm must be > 0"),
         (not 0.0 <= args.gamma <= 1.0, f"--gamma must be in [0, 1] (got {args.gamma})"),
         (not 0.0 <= args.gae_lambda <= 1.0, f"--gae-lambda must be in [0, 1] (got {args.gae_lambda})"),
-        (not args.max_grad_norm > 0, f"--max-grad-norm must be > 0 (got {args.max_grad_norm})"),
         (args.norm_obs and len(obs_space.shape) == 3, norm_images),
         (args.gsde and isinstance(act_space, gym.spaces.Discrete), f"--gsde is for Box actions, not {act_space}"),
     ]
@@ -445,8 +446,7 @@ def quiet_third_party(env_id):
 
 @torch.no_grad()
 def evaluate(agent, env_id, episodes, seed, device):
-    """Deterministic policy (argmax / Gaussian mean) on an env of its own, with the training preprocessing but the
-    game's own rewards, observations normalised with the agent's frozen statistics; returns the episodic returns."""
+    """The deterministic policy on an env of its own (training preprocessing, game rewards): the episodic returns."""
     env = make_env(env_id, 0, False, "", clip_rewards=False)()
     box, dtype = isinstance(env.action_space, gym.spaces.Box), obs_dtype_of(env.observation_space)
     returns = []

@@ -192,6 +192,26 @@ def test_gsde_uses_one_noise_matrix_per_env_and_rollout_and_its_logprob_is_the_m
     assert torch.autograd.grad(agent.dist(x).scale.sum(), agent.actor_logstd)[0].abs().sum() > 0
 
 
+def test_rmsprop_is_tensorflows_and_its_state_round_trips(load_script):
+    """--optimizer rmsprop is TensorFlow's RMSprop, as the A2C paper ran it: the square average starts at 1 and eps is
+    inside the square root (PyTorch's starts at 0: its first step is 10 * lr * sign(g)); the state survives a
+    state_dict round trip, as exact resume needs."""
+    a2c = load_script("a2c")
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(5))
+    optimizer = a2c.RMSpropTF([w], dict(lr=0.01, alpha=0.99, eps=1e-5))
+    expected, square_avg = w.detach().clone(), torch.ones(5)
+    for _ in range(3):
+        w.grad = torch.randn(5) * 1e-3
+        square_avg = 0.99 * square_avg + 0.01 * w.grad**2
+        expected -= 0.01 * w.grad / torch.sqrt(square_avg + 1e-5)
+        optimizer.step()
+    torch.testing.assert_close(w.detach(), expected)
+    restored = a2c.RMSpropTF([w], dict(lr=0.01, alpha=0.99, eps=1e-5))
+    restored.load_state_dict(optimizer.state_dict())
+    torch.testing.assert_close(restored.state[w]["square_avg"], square_avg)
+
+
 def test_merge_rms_equals_statistics_of_the_pooled_data(load_script):
     a2c = load_script("a2c")
     rng = np.random.default_rng(0)
@@ -282,11 +302,13 @@ def sigterm_at(a2c, step):
     return SigtermMidway
 
 
-@pytest.mark.parametrize("env", [dict(env_id="CartPole-v1"), dict(env_id="Pendulum-v1", gsde=True)])
+@pytest.mark.parametrize(
+    "env", [dict(env_id="CartPole-v1"), dict(env_id="Pendulum-v1", gsde=True, optimizer="rmsprop")]
+)
 def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys, env):
-    """CartPole, and Pendulum with gSDE's noise matrices, with --norm-obs --norm-reward, stopped by SIGTERM in the
-    middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters) and the final evaluation
-    equal those of an uninterrupted run."""
+    """CartPole, and Pendulum with gSDE's noise matrices and RMSprop, with --norm-obs --norm-reward, stopped by
+    SIGTERM in the middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters) and the final
+    evaluation equal those of an uninterrupted run."""
     a2c = load_script("a2c")
     flags = dict(
         total_timesteps=1280, num_envs=4, norm_obs=True, norm_reward=True, save_model=True, eval_episodes=2, cuda=False
@@ -449,10 +471,10 @@ gym.register("MatrixObs-v0", entry_point=MatrixObsEnv, kwargs={"discrete": True}
         (dict(env_id="MatrixObs-v0"), "needs a flat Box observation space"),
         (dict(total_timesteps=10), "--total-timesteps 10 < one rollout of 64 steps"),
         (dict(gae_lambda=1.5), "--gae-lambda must be in [0, 1]"),
-        (dict(max_grad_norm=0.0), "--max-grad-norm must be > 0"),
+        (dict(max_grad_norm=0.0), "--learning-rate and --max-grad-norm must be > 0"),
         (dict(seed=-1), "--seed must be in [0, 2**32) (got -1)"),
         (dict(hidden_dim=0), "--hidden-dim must be >= 1 (got 0)"),
-        (dict(learning_rate=0.0), "--learning-rate must be > 0 (got 0.0)"),
+        (dict(learning_rate=0.0), "--learning-rate and --max-grad-norm must be > 0"),
         (dict(env_id="TinyGrid-v0", norm_obs=True), "--norm-obs is for vector observations; TinyGrid-v0 gives images"),
         (dict(gsde=True), "--gsde is for Box actions, not Discrete(2)"),
     ],
