@@ -10,12 +10,11 @@ Papers: Christodoulou 2019, arXiv 1910.07207 (SAC-Discrete); Haarnoja et al. 201
 
     python sac_discrete.py --env-id CartPole-v1
 
-Deviations:
+Deviations (docs/sac_discrete.md gives the reasons for these and for each default):
 - the soft value, actor and alpha losses are exact expectations over actions: no sampled actions, no Gumbel-softmax;
 - one backward pass for the three losses; the actor uses the critic pass from before this step's update (one-step lag);
 - log(alpha) is clamped to [--log-alpha-min, --log-alpha-max] after every step;
 - the critic target leaves -alpha log pi out (Yu et al. 2022, arXiv 2201.12434; --backup-entropy: the paper).
-Docs: docs/sac_discrete.md (the reasons for these deviations and for each default)
 """
 
 import contextlib
@@ -87,25 +86,24 @@ class Args:
     alpha_init: float = 0.01  # the initial temperature alpha (log(alpha) starts at its log)
     log_alpha_min: float = -10.0  # lower clamp of log(alpha)
     log_alpha_max: float = 2.0  # upper clamp of log(alpha)
-    # put -alpha log pi into the critic target, as the paper (default: the entropy acts in the actor loss only, Yu et
-    # al. 2022, arXiv 2201.12434)
+    # -alpha log pi in the critic target, as the paper (default: only in the actor loss; Yu et al. 2022, 2201.12434)
     backup_entropy: bool = False
     eval_episodes: int = 10  # episodes of the final deterministic (greedy) evaluation
+    episodic_life: bool = False  # Atari: a lost life ends the episode for learning, not the game (see EpisodicLife)
 
 
-def make_env(env_id, idx, capture_video, run_name, clip_rewards=True):
+def make_env(env_id, idx, capture_video, run_name, episodic_life=False, clip_rewards=True):
     def thunk():
         kwargs = {"frameskip": 1} if is_atari(env_id) else {}  # the frame skip is AtariPreprocessing's
-        if capture_video and idx == 0:
-            env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-            env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos")
-        else:
-            env = gym.make(env_id, **kwargs)
+        video = capture_video and idx == 0  # (render_mode=None would break envs that take no render_mode)
+        env = gym.make(env_id, **kwargs, **({"render_mode": "rgb_array"} if video else {}))
+        env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos") if video else env
         # per-env statistics (the vector version drops the first step of later episodes under SAME_STEP autoreset),
         # inside the Atari wrappers so that they count the game score, not the clipped reward
         env = gym.wrappers.RecordEpisodeStatistics(env)
         if is_atari(env_id):
             env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
+            env = EpisodicLife(env) if episodic_life else env
             env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
             env = gym.wrappers.FrameStackObservation(env, 4)
             env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
@@ -114,13 +112,11 @@ def make_env(env_id, idx, capture_video, run_name, clip_rewards=True):
     return thunk
 
 
-def to_float(obs):
-    """uint8 frames to [0, 1], booleans to 0/1; float observations unchanged."""
+def to_float(obs):  # uint8 frames to [0, 1], booleans to 0/1; float observations unchanged
     return obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()
 
 
-def mlp(linear, in_dim, hidden_dim, out_dim):
-    """Two hidden layers of ReLU units; `linear(n_in, n_out)` makes each layer (nn.Linear, or a batch of them)."""
+def mlp(linear, in_dim, hidden_dim, out_dim):  # two ReLU hidden layers; linear(n_in, n_out) makes each layer
     layers = [linear(in_dim, hidden_dim), nn.ReLU(), linear(hidden_dim, hidden_dim), nn.ReLU()]
     return nn.Sequential(*layers, linear(hidden_dim, out_dim))
 
@@ -138,8 +134,7 @@ class ImageEncoder(nn.Module):
             convs = [nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1)]
             convs, self.features = [*convs, nn.ReLU()], 512
         self.convs = nn.Sequential(*convs, nn.Flatten())
-        with torch.no_grad():
-            flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
+        flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
 
     def forward(self, obs):
@@ -158,13 +153,11 @@ class Actor(nn.Module):
             encoder = ImageEncoder(obs_shape)
             self.net = nn.Sequential(encoder, nn.Linear(encoder.features, n_actions))
 
-    def forward(self, obs):
-        """Returns (pi(.|s), log pi(.|s)), each [B, A]; log_softmax keeps log-probabilities finite."""
+    def forward(self, obs):  # (pi(.|s), log pi(.|s)), each [B, A]; log_softmax keeps log-probabilities finite
         log_pi = F.log_softmax(self.net(obs), dim=-1)
         return log_pi.exp(), log_pi
 
-    def act(self, obs):
-        """The greedy action, the most probable one; it draws no random numbers."""
+    def act(self, obs):  # the greedy action, the most probable one; it draws no random numbers
         return self(obs)[0].argmax(-1)
 
 
@@ -235,8 +228,7 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
     def state_dict(self):
-        # a full buffer is saved as it is; the filled rows of a partial one are copied to the CPU (torch.save of a
-        # slice would write the whole preallocated storage), so a save never needs a second buffer on the device
+        # a partial buffer's filled rows are copied to the CPU (torch.save of a slice writes the whole storage)
         fields = {k: getattr(self, k) for k in self.FIELDS}
         if len(self) < self.size:
             fields = {k: v[: len(self)].to("cpu", copy=True) for k, v in fields.items()}
@@ -248,13 +240,11 @@ class ReplayBuffer:
             getattr(self, k)[: len(state[k])] = state[k]
 
 
-def obs_dtype_of(obs_space):
-    """The torch dtype that stores observations of this space without loss: uint8, bool, else float32."""
+def obs_dtype_of(obs_space):  # the dtype that stores observations of this space without loss: uint8, bool, float32
     return {np.dtype(np.uint8): torch.uint8, np.dtype(bool): torch.bool}.get(np.dtype(obs_space.dtype), torch.float32)
 
 
-def obs_tensor(obs, device):
-    """An observation batch on the device, in the buffer's dtype (the networks convert images themselves)."""
+def obs_tensor(obs, device):  # an observation batch on the device, in the buffer's dtype (networks convert images)
     obs = torch.as_tensor(obs, device=device)
     return obs if obs.dtype in (torch.uint8, torch.bool) else obs.float()
 
@@ -280,8 +270,7 @@ def actor_loss(probs, log_pi, q, alpha):
 
 
 def alpha_loss(log_alpha, probs, log_pi, target_entropy):
-    """E_s alpha [H(pi(.|s)) - target], with the exact entropy H = -sum_a pi log pi  (eq. 11). Minimising it lowers
-    alpha when the policy is more random than the target and raises it when it is less random."""
+    """E_s alpha [H(pi(.|s)) - target], H = -sum_a pi log pi (eq. 11): alpha falls while pi is more random than that."""
     entropy = -(probs * log_pi).sum(-1).detach()
     return (log_alpha.exp() * (entropy - target_entropy)).mean()
 
@@ -320,9 +309,8 @@ def main(args):
     validate(args, obs_space)
     run = Run(args, args.env_id)
     device = run.device
-    # SAME_STEP autoreset: when an env ends, its real last observation is in infos["final_obs"] and the returned obs
-    # is already the next episode's first, so every step yields one real transition per env.
-    env_fns = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
+    # SAME_STEP autoreset: an ended env's last observation is in infos["final_obs"], its returned obs the next start
+    env_fns = [make_env(args.env_id, i, args.capture_video, run.name, args.episodic_life) for i in range(args.num_envs)]
     envs = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     n_actions = int(act_space.n)
     actor = Actor(obs_space.shape, n_actions, args.hidden_dim).to(device)
@@ -364,7 +352,7 @@ def main(args):
             if run.updates % 100 == 0:  # the only host reads of the losses: the hot loop never waits on them
                 names = ("losses/qf_loss", "losses/actor_loss", "losses/alpha_loss", "losses/entropy", "losses/alpha")
                 run.log(dict(zip(names, torch.stack([*losses, entropy, log_alpha.detach().exp()]).tolist())))
-    run.finish(lambda: evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device))
+    run.finish(lambda: evaluate(actor, args.env_id, args.eval_episodes, args.seed + 10_000, device, args.episodic_life))
 
 
 def check_env(env_id):
@@ -384,9 +372,25 @@ def check_env(env_id):
     return obs_space, act_space
 
 
-class FireReset(gym.Wrapper):
-    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
+class EpisodicLife(gym.Wrapper):
+    """--episodic-life: a lost life is terminal for learning, but the game goes on: reset() then steps a no-op."""
 
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.game_over, lives = terminated or truncated, self.env.unwrapped.ale.lives()
+        terminated, self.lives = terminated or lives < self.lives, lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if getattr(self, "game_over", True):
+            obs, info = self.env.reset(**kwargs)
+        else:  # a life was lost: the game goes on from here
+            obs, _, _, _, info = self.env.step(0)
+        self.lives = self.env.unwrapped.ale.lives()
+        return obs, info
+
+
+class FireReset(gym.Wrapper):  # press FIRE after a reset, for games that wait for it (Breakout's ball)
     def reset(self, **kwargs):
         self.env.reset(**kwargs)
         obs, _, terminated, truncated, info = self.env.step(1)
@@ -398,8 +402,7 @@ def is_atari(env_id):
 
 
 def register_env_family(env_id):
-    """MinAtar and Atari ids exist once their packages register them, a "module:Env-v0" id once its module is
-    imported; each is imported only when used."""
+    """Register MinAtar / Atari ids, or import the module of a "module:Env-v0" id, only when env_id needs it."""
     if ":" in env_id:
         try:
             importlib.import_module(env_id.split(":")[0])
@@ -417,8 +420,7 @@ def register_env_family(env_id):
         gym.register_envs(ale_py)
 
 
-def validate(args, obs_space):
-    """Reject nonsensical hyperparameters, and a replay buffer the machine (or the GPU) cannot hold, in one sentence."""
+def validate(args, obs_space):  # nonsensical hyperparameters, or a buffer the machine (or GPU) cannot hold: a sentence
     alpha_range = f"[{np.exp(args.log_alpha_min):.3g}, {np.exp(args.log_alpha_max):.3g}]"
     alpha_outside = f"--alpha-init {args.alpha_init} is outside exp([--log-alpha-min, --log-alpha-max]) = {alpha_range}"
     alpha_in_range = args.alpha_init > 0 and args.log_alpha_min <= np.log(args.alpha_init) <= args.log_alpha_max
@@ -430,8 +432,7 @@ def validate(args, obs_space):
         (args.hidden_dim < 1, f"--hidden-dim must be >= 1 (got {args.hidden_dim})"),
         (args.threads < 0, f"--threads must be >= 0 (got {args.threads})"),
         (min(args.eval_episodes, args.checkpoint_every) < 0, "--eval-episodes and --checkpoint-every must be >= 0"),
-        (args.num_envs < 1, f"--num-envs must be >= 1 (got {args.num_envs})"),
-        (args.update_frequency < 1, f"--update-frequency must be >= 1 (got {args.update_frequency})"),
+        (min(args.num_envs, args.update_frequency) < 1, "--num-envs and --update-frequency must be >= 1"),
         (args.target_network_frequency < 1, "--target-network-frequency must be >= 1"),
         (args.batch_size < 1, f"--batch-size must be >= 1 (got {args.batch_size})"),
         (args.buffer_size < args.batch_size, f"--buffer-size {args.buffer_size} is smaller than --batch-size"),
@@ -444,6 +445,7 @@ def validate(args, obs_space):
         (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
         (args.alpha_init > 0 and not alpha_in_range, alpha_outside),
         (not min(args.policy_lr, args.q_lr, args.alpha_lr) > 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+        (args.episodic_life and not is_atari(args.env_id), f"--episodic-life is for Atari ids, not {args.env_id}"),
     ]
     for bad, message in problems:
         if bad:
@@ -465,9 +467,9 @@ def quiet_third_party(env_id):
         mujoco.set_mju_user_warning(lambda msg: "settotalmass" in msg or print(f"MuJoCo: {msg}", file=sys.stderr))
 
 
-def evaluate(actor, env_id, episodes, seed, device):
-    """The greedy policy on an env of its own (training preprocessing, the game's own rewards): the episodic returns."""
-    env = make_env(env_id, 0, False, "", clip_rewards=False)()
+def evaluate(actor, env_id, episodes, seed, device, episodic_life=False):
+    """The greedy policy on an env of its own (training preprocessing, game rewards): the returns of whole games."""
+    env = make_env(env_id, 0, False, "", episodic_life, clip_rewards=False)()
     returns = []
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
@@ -475,8 +477,9 @@ def evaluate(actor, env_id, episodes, seed, device):
         while not done:
             with torch.no_grad():
                 action = actor.act(obs_tensor(obs, device)[None])[0]
-            obs, reward, terminated, truncated, _ = env.step(int(action))
-            total, done = total + float(reward), terminated or truncated
+            obs, reward, terminated, truncated, info = env.step(int(action))
+            total, done = total + float(reward), "episode" in info  # RecordEpisodeStatistics: the game is over
+            obs = env.reset()[0] if (terminated or truncated) and not done else obs
         returns.append(total)
     env.close()
     return returns
@@ -488,7 +491,7 @@ def run_evaluation_only(args):
     obs_space, act_space = check_env(saved["env_id"])
     actor = Actor(obs_space.shape, int(act_space.n), saved["hidden_dim"]).to(device)
     actor.load_state_dict(ckpt["actor"])
-    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device))
+    report_eval(evaluate(actor, saved["env_id"], args.eval_episodes, args.seed, device, saved.get("episodic_life")))
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----

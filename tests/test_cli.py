@@ -38,6 +38,7 @@ BAD_INPUT = [
     ("cql", ["--dataset-id", "nowhere/missing-v0"], "dataset 'nowhere/missing-v0' is not"),
     ("sac_continuous", ["--buffer-size", 100, "--batch-size", 256], "--buffer-size 100 is smaller than --batch-size"),
     ("sac_discrete", ["--tau", 0], "--tau must be in (0, 1]"),
+    ("sac_discrete", ["--episodic-life"], "--episodic-life is for Atari ids, not CartPole-v1"),
     ("a2c", ["--num-steps", 0], "--num-steps must be >= 1"),
     ("reinforce_gaussian", ["--batch-size", 0], "--batch-size must be >= 1"),
     ("cql", ["--cql-n-actions", 0], "--cql-n-actions must be >= 1"),

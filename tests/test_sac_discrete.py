@@ -405,6 +405,47 @@ def test_atari_preprocessing_and_game_score(load_script, run_script):
     assert lengths and proc.stderr.strip() == "", proc.stderr  # the score is a whole number of points; no banner
 
 
+def test_episodic_life_ends_learning_episodes_at_a_lost_life_and_scores_whole_games(load_script, monkeypatch):
+    """--episodic-life on Breakout (5 lives): the step that loses a life is terminal while lives remain, reset() then
+    continues the same game (lives and frame counter go on), and only the real game over carries the episode
+    statistics, of the whole game; the next reset starts a new game. The greedy evaluation plays whole games."""
+    sd = load_script("sac_discrete")
+    sd.register_env_family("BreakoutNoFrameskip-v4")
+    env = sd.make_env("BreakoutNoFrameskip-v4", 0, False, "", episodic_life=True)()
+    ale, rng = env.unwrapped.ale, np.random.default_rng(0)
+    env.reset(seed=0)
+    lives_at_ends, steps = [], 0
+    while True:
+        _, _, terminated, truncated, info = env.step(int(rng.integers(4)))
+        steps += 1
+        if "episode" in info:
+            break
+        if terminated or truncated:
+            lives, frame = ale.lives(), ale.getEpisodeFrameNumber()
+            lives_at_ends.append(lives)
+            env.reset()
+            assert ale.lives() == lives and ale.getEpisodeFrameNumber() > frame  # the same game, one life less
+    assert lives_at_ends == [4, 3, 2, 1] and terminated and ale.lives() == 0
+    assert info["episode"]["l"] >= 4 * steps  # the whole game's frames (4 per agent step), not the last life's
+    env.reset()
+    assert ale.lives() == 5 and ale.getEpisodeFrameNumber() < 100
+    env.close()
+
+    class RandomActor:
+        def act(self, obs):
+            return torch.as_tensor([int(rng.integers(4))])
+
+    soft_resets = []
+    reset = sd.EpisodicLife.reset
+    monkeypatch.setattr(
+        sd.EpisodicLife,
+        "reset",
+        lambda self, **kw: soft_resets.append(getattr(self, "game_over", True)) or reset(self, **kw),
+    )
+    assert len(sd.evaluate(RandomActor(), "BreakoutNoFrameskip-v4", 1, 0, torch.device("cpu"), True)) == 1
+    assert soft_resets.count(False) == 4  # the evaluation episode went on through all five lives
+
+
 def test_hard_target_updates_copy_only_on_their_steps(load_script):
     """--tau 1 --target-network-frequency N (SAC-Discrete on Atari): the target critics are an exact copy after
     every N-th gradient step and untouched in between."""
