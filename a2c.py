@@ -175,7 +175,7 @@ class Agent(nn.Module):
             self.critic = mlp(obs_dim, hidden_dim, 1, out_std=1.0)
         if not self.discrete:
             # state-independent log-std, as in the A3C paper's continuous experiments and SB3; gSDE: one per weight
-            self.actor_logstd = nn.Parameter(torch.full((hidden_dim, act_dim) if gsde else (act_dim,), log_std_init))
+            self.actor_logstd = nn.Parameter(log_std_init + torch.zeros((hidden_dim, act_dim) if gsde else (act_dim,)))
         if not self.image:
             # the training envs' merged statistics (sync_obs_stats); the defaults make `act`'s normalising the identity
             self.register_buffer("obs_mean", torch.zeros(obs_dim))
