@@ -14,7 +14,7 @@ Deviations from the paper:
 - synchronous workers (A2C), and GAE(0.95) by default rather than n-step returns (`--gae-lambda 1` gives those);
 - a time-limit truncation bootstraps the value of the real final observation;
 - separate actor and critic networks for vectors by default (`--shared-torso` for the paper's shared body);
-- Adam with a linearly decayed learning rate by default (`--optimizer rmsprop` for the paper's optimiser).
+- Adam with a linearly decayed learning rate by default (`--optimizer rmsprop-tf` for the paper's optimiser).
 """
 
 import contextlib
@@ -75,8 +75,9 @@ class Args:
     num_steps: int = 8  # steps per env per rollout (the n of n-step returns)
     learning_rate: float = 1e-3  # the learning rate of the optimiser
     anneal_lr: bool = True  # decay the learning rate linearly to 0 over training
-    optimizer: Literal["adam", "rmsprop"] = "adam"  # Adam, or RMSprop as TensorFlow's (the A2C paper's): RMSpropTF
-    rmsprop_alpha: float = 0.99  # RMSprop smoothing constant (used with --optimizer rmsprop)
+    # Adam; PyTorch's RMSprop; TensorFlow's RMSprop (RMSpropTF: the A2C paper's and SB3's Atari one; see docs/a2c.md)
+    optimizer: Literal["adam", "rmsprop", "rmsprop-tf"] = "adam"
+    rmsprop_alpha: float = 0.99  # RMSprop smoothing constant (used with --optimizer rmsprop / rmsprop-tf)
     optim_eps: float = 1e-5  # epsilon of the optimiser
     gamma: float = 0.99  # the discount factor
     gae_lambda: float = 0.95  # GAE lambda (1.0 = n-step returns)
@@ -284,7 +285,7 @@ def a2c_loss(logprob, entropy, value, advantages, returns, vf_coef, ent_coef, no
 
 
 class RMSpropTF(torch.optim.Optimizer):  # RMSpropTF(params, dict(lr=..., alpha=..., eps=...))
-    """TensorFlow's RMSprop (the A2C paper's; SB3's RMSpropTFLike): square average from 1, eps inside the sqrt."""
+    """--optimizer rmsprop-tf (SB3's RMSpropTFLike): the square average starts at 1, eps is inside the square root."""
 
     @torch.no_grad()
     def step(self):
@@ -326,8 +327,10 @@ def main(args):
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
     params, lr = agent.parameters(), args.learning_rate
-    if args.optimizer == "rmsprop":
+    if args.optimizer == "rmsprop-tf":
         optimizer = RMSpropTF(params, dict(lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps))
+    elif args.optimizer == "rmsprop":
+        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps)
     else:
         optimizer = torch.optim.Adam(params, lr=lr, eps=args.optim_eps)
     batch_size = args.num_envs * args.num_steps
@@ -380,9 +383,7 @@ def check_env(env_id):
     return obs_space, act_space
 
 
-class FireReset(gym.Wrapper):
-    """Press FIRE after a reset, for games that wait for it (Breakout's ball)."""
-
+class FireReset(gym.Wrapper):  # press FIRE after a reset, for games that wait for it (Breakout's ball)
     def reset(self, **kwargs):
         self.env.reset(**kwargs)
         obs, _, terminated, truncated, info = self.env.step(1)
@@ -412,8 +413,7 @@ def register_env_family(env_id):
         gym.register_envs(ale_py)
 
 
-def validate(args, obs_space, act_space):
-    """Reject nonsensical hyperparameters before anything is written."""
+def validate(args, obs_space, act_space):  # reject nonsensical hyperparameters before anything is written
     rollout = args.num_envs * args.num_steps
     norm_images = f"--norm-obs is for vector observations; {args.env_id} gives images, which the encoder scales itself"
     problems = [
@@ -483,8 +483,7 @@ def merge_rms(stats):
     return {"mean": np.asarray(mean), "var": np.asarray(var), "count": float(count)}
 
 
-def wrapper_stats(envs, args):
-    """The normalisation wrappers' state, {attribute: [value of each env]}: discounted_reward feeds return_rms."""
+def wrapper_stats(envs, args):  # the normalisation wrappers' state, {attribute: [value of each env]}
     names = ["obs_rms"] * args.norm_obs + ["return_rms", "discounted_reward"] * args.norm_reward
     return {name: list(envs.get_attr(name)) for name in names}
 

@@ -193,8 +193,8 @@ def test_gsde_uses_one_noise_matrix_per_env_and_rollout_and_its_logprob_is_the_m
 
 
 def test_rmsprop_is_tensorflows_and_its_state_round_trips(load_script):
-    """--optimizer rmsprop is TensorFlow's RMSprop, as the A2C paper ran it: the square average starts at 1 and eps is
-    inside the square root (PyTorch's starts at 0: its first step is 10 * lr * sign(g)); the state survives a
+    """--optimizer rmsprop-tf is TensorFlow's RMSprop, as the A2C paper ran it: the square average starts at 1 and eps
+    is inside the square root (PyTorch's starts at 0: its first step is 10 * lr * sign(g)); the state survives a
     state_dict round trip, as exact resume needs."""
     a2c = load_script("a2c")
     torch.manual_seed(0)
@@ -303,12 +303,12 @@ def sigterm_at(a2c, step):
 
 
 @pytest.mark.parametrize(
-    "env", [dict(env_id="CartPole-v1"), dict(env_id="Pendulum-v1", gsde=True, optimizer="rmsprop")]
+    "env", [dict(env_id="CartPole-v1"), dict(env_id="Pendulum-v1", gsde=True, optimizer="rmsprop-tf")]
 )
 def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys, env):
-    """CartPole, and Pendulum with gSDE's noise matrices and RMSprop, with --norm-obs --norm-reward, stopped by
-    SIGTERM in the middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters) and the final
-    evaluation equal those of an uninterrupted run."""
+    """CartPole, and Pendulum with gSDE's noise matrices and TensorFlow's RMSprop, with --norm-obs --norm-reward,
+    stopped by SIGTERM in the middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters)
+    and the final evaluation equal those of an uninterrupted run."""
     a2c = load_script("a2c")
     flags = dict(
         total_timesteps=1280, num_envs=4, norm_obs=True, norm_reward=True, save_model=True, eval_episodes=2, cuda=False
