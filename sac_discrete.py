@@ -81,6 +81,7 @@ class Args:
     policy_lr: float = 3e-3  # the learning rate of the actor
     q_lr: float = 1e-3  # the learning rate of the critics
     alpha_lr: float = 3e-4  # the learning rate of log(alpha)
+    adam_eps: float = 1e-8  # epsilon of Adam (CleanRL's sac_atari.py: 1e-4, for numerical stability on Atari)
     hidden_dim: int = 64  # width of the two hidden layers of the actor and of each critic (vector observations)
     target_entropy_scale: float = 0.7  # target entropy = this * log|A| (a fraction of the maximum entropy)
     alpha_init: float = 0.01  # the initial temperature alpha (log(alpha) starts at its log)
@@ -321,7 +322,7 @@ def main(args):
     target_entropy = args.target_entropy_scale * np.log(n_actions)
     # the three losses touch disjoint parameters, so one Adam over three parameter groups equals three Adams
     groups = [(actor.parameters(), args.policy_lr), (qf.parameters(), args.q_lr), ([log_alpha], args.alpha_lr)]
-    optimizer = torch.optim.Adam([{"params": p, "lr": lr} for p, lr in groups], fused=True)
+    optimizer = torch.optim.Adam([{"params": p, "lr": lr} for p, lr in groups], eps=args.adam_eps, fused=True)
     rb = ReplayBuffer(args.buffer_size, obs_space, device)
     saved = dict(actor=actor, qf=qf, qf_target=qf_target, optimizer=optimizer, rb=rb, log_alpha=log_alpha)
     lr = f"{args.policy_lr}/{args.q_lr}/{args.alpha_lr}"
@@ -445,6 +446,7 @@ def validate(args, obs_space):  # nonsensical hyperparameters, or a buffer the m
         (not args.alpha_init > 0, f"--alpha-init must be > 0 (got {args.alpha_init})"),
         (args.alpha_init > 0 and not alpha_in_range, alpha_outside),
         (not min(args.policy_lr, args.q_lr, args.alpha_lr) > 0, "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+        (not args.adam_eps > 0, f"--adam-eps must be > 0 (got {args.adam_eps})"),
         (args.episodic_life and not is_atari(args.env_id), f"--episodic-life is for Atari ids, not {args.env_id}"),
     ]
     for bad, message in problems:

@@ -292,6 +292,7 @@ def test_learning_starts_below_batch_size_samples_with_replacement(load_script, 
     (("--alpha-init", "10"), "--alpha-init 10.0 is outside exp([--log-alpha-min, --log-alpha-max])"),
     (("--log-alpha-min", "3"), "--log-alpha-min must be below --log-alpha-max"),
     (("--alpha-lr", "0"), "--policy-lr, --q-lr and --alpha-lr must be > 0"),
+    (("--adam-eps", "0"), "--adam-eps must be > 0 (got 0.0)"),
 ])  # fmt: skip
 def test_bad_input(load_script, tmp_path, monkeypatch, args, message):
     """This script's own checks, in-process through the command-line parser (a subprocess each would cost seconds);
@@ -360,7 +361,8 @@ def test_image_env_runs_saves_and_resumes_exactly(tmp_path, env_id):
     """End to end on an image env: the episode and eval lines, then SIGTERM mid-run and --resume, which must end bit
     for bit like a straight run (the buffer keeps the frames' own dtype through the checkpoint)."""
     flags = ["--env-id", f"conftest:{env_id}", "--total-timesteps", 400, "--learning-starts", 100, "--batch-size", 16,
-             "--update-frequency", 2, "--eval-episodes", 2, "--save-model", "--exp-name", "run"]  # fmt: skip
+             "--update-frequency", 2, "--eval-episodes", 2, "--save-model", "--exp-name", "run",
+             "--adam-eps", 1e-4]  # fmt: skip
     args = [sys.executable, str(ROOT / "sac_discrete.py"), *map(str, flags)]
     env = script_env({"PYTHONPATH": str(ROOT / "tests")})  # the env ids come from conftest
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
@@ -384,6 +386,7 @@ def test_image_env_runs_saves_and_resumes_exactly(tmp_path, env_id):
     a, b = (torch.load(p, weights_only=False) for p in (straight_path, path))
     for key in ("actor", "qf", "qf_target"):
         assert all(torch.equal(a[key][k], b[key][k]) for k in a[key]), key
+    assert [g["eps"] for g in b["optimizer"]["param_groups"]] == [1e-4] * 3  # --adam-eps reaches every group
 
 
 def test_minatar_runs_out_of_the_box_without_warnings(run_script):
