@@ -151,7 +151,7 @@ def parse(log):
         elif m := EVAL.match(line):
             final = float(m.group(1))
             score = float(s.group(1)) if (s := SCORE.search(line)) else None
-        elif m := SPS.match(line):
+        elif (m := SPS.match(line)) and float(m.group(1)) > 0:  # a run resumed at its last step trains no steps
             sps = float(m.group(1))
     return np.array(steps), np.array(returns), final, score, sps
 

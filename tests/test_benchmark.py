@@ -24,6 +24,9 @@ def test_a_resumed_log_drops_what_the_killed_run_printed_after_its_checkpoint():
             "global_step=300, episodic_return=4.00, episodic_length=10",
             "global_step=400, episodic_return=5.00, episodic_length=10",
             "SPS=50.0 (updates: 10)",
+            "eval/episodic_return=5.00 (std 0.00 over 10 episodes)",
+            "resumed run seed1 at global_step=400",  # rerun after it finished: no steps, the same evaluation
+            "SPS=0.0 (updates: 10)",
             "eval/episodic_return=6.00 (std 0.00 over 10 episodes)",
         ]
     )
