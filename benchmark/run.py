@@ -90,8 +90,9 @@ A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop -
 SAC_ATARI = ("--learning-starts 20000 --update-frequency 4 --batch-size 64 --buffer-size "
              "100000 --policy-lr 3e-4 --q-lr 3e-4 --tau 1 --target-network-frequency 2000 --alpha-init 1 "
              "--target-entropy-scale 0.89 --eval-episodes 3 --episodic-life").split()  # fmt: skip
-A2C_ATARI = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop-tf --learning-rate 7e-4 --eval-episodes 3"
-A2C_ATARI = A2C_ATARI.split()  # TensorFlow's RMSprop: PyTorch's left the encoder dead on Pong (notes/atari.md)
+# TensorFlow's RMSprop for Atari: PyTorch's left the encoder dead on Pong (notes/atari.md)
+A2C_ATARI = ("--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop-tf --learning-rate 7e-4 "
+             "--eval-episodes 3").split()  # fmt: skip
 
 
 def minatar(game):
