@@ -144,9 +144,10 @@ class ImageEncoder(nn.Module):
         else:
             convs = [nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2), nn.ReLU(), nn.Conv2d(64, 64, 3, 1)]
             convs, self.features = [*convs, nn.ReLU()], 512
-        self.convs = nn.Sequential(*convs, nn.Flatten())
+        # orthogonal init, gain sqrt(2), as the MLPs: PyTorch's default left Pong's features ~constant (notes/atari.md)
+        self.convs = nn.Sequential(*[layer_init(m) if isinstance(m, nn.Conv2d) else m for m in convs], nn.Flatten())
         flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
-        self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
+        self.fc = nn.Sequential(layer_init(nn.Linear(flat, self.features)), nn.ReLU())
 
     def forward(self, obs):
         x = obs.float() / 255.0 if obs.dtype == torch.uint8 else obs.float()  # uint8 to [0, 1], bool to 0 / 1
