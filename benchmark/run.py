@@ -83,7 +83,7 @@ SAC_MINATAR = [
     "--tau",
     "0.005",
 ]
-A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop --learning-rate 7e-4".split()
+A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop --learning-rate 1.4e-3".split()
 
 # Atari: SAC-Discrete's Atari-100k settings as CleanRL's sac_atari.py runs them (an update every 4 steps, a hard copy
 # of the target critics every 8000 steps, 20k random steps first); A2C's as rl-baselines3-zoo's (16 envs, 5 steps)
