@@ -43,8 +43,7 @@ for path in checkpoints:
         adv, ret = a2c.compute_gae(*[rollout[k] for k in keys], 0.99, 0.95)
         seen.append(rollout["obs"].flatten(0, 1))
         logprob, entropy, value = agent.evaluate_actions(seen[-1], rollout["actions"].flatten(0, 1).long())
-        _, pg, v, ent = a2c.a2c_loss(logprob, entropy, value, adv.flatten(), ret.flatten(), 0.5, 0.01)
-        total = pg + 0.5 * v - 0.01 * ent
+        total, pg, v, ent = a2c.a2c_loss(logprob, entropy, value, adv.flatten(), ret.flatten(), 0.5, 0.01)
         terms = [grad_norm(t) for t in (pg, 0.5 * v, -0.01 * ent, total)]
         norms.append([*terms, ret.abs().mean().item(), entropy.mean().item()])
     pg, vf, en, tot, ret, ent = np.median(norms, axis=0)
