@@ -19,6 +19,7 @@ Deviations from the paper:
 
 import contextlib
 import dataclasses
+import functools
 import glob
 import hashlib
 import importlib
@@ -44,6 +45,8 @@ from tqdm import tqdm
 SCRIPT = "a2c.py"
 NAN_HINT = "Try a lower --learning-rate or --max-grad-norm, or --norm-obs / --norm-reward."
 OBS_EPS = 1e-8  # the epsilon of gym.wrappers.NormalizeObservation, so that evaluation normalises as training did
+NORM_CLIP = 10.0  # normalised observations and rewards are clipped to +-this, as SB3's VecNormalize and CleanRL's PPO
+clip_normalised = functools.partial(np.clip, a_min=-NORM_CLIP, a_max=NORM_CLIP)  # pickles (ClipReward's lambda: no)
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
@@ -89,8 +92,8 @@ class Args:
     shared_torso: bool = False  # actor and critic share the hidden layers (images always share their encoder)
     log_std_init: float = 0.0  # initial log-std of the Gaussian policy (Box actions)
     gsde: bool = False  # state-dependent exploration for Box actions (gSDE, arXiv 2005.05719; see docs/a2c.md)
-    norm_obs: bool = False  # normalise observations with running statistics (NormalizeObservation, per env; vectors)
-    norm_reward: bool = False  # scale rewards by a running std of the discounted return (NormalizeReward, per env)
+    norm_obs: bool = False  # normalise observations by running statistics, per env (vectors), then clip to +-10
+    norm_reward: bool = False  # scale rewards by a running std of the discounted return, per env, then clip to +-10
     eval_episodes: int = 10  # episodes of the final deterministic evaluation
 
 
@@ -106,23 +109,23 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
         video = capture_video and idx == 0  # (render_mode=None would break envs that take no render_mode)
         env = gym.make(env_id, **kwargs, **({"render_mode": "rgb_array"} if video else {}))
         env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos") if video else env
-        # statistics first, so that they see the raw rewards (the game score), not the clipped or normalised ones
-        env = gym.wrappers.RecordEpisodeStatistics(env)
+        env = gym.wrappers.RecordEpisodeStatistics(env)  # first: it sees the game score, not clipped or normalised
         if is_atari(env_id):
             env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
             env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
             env = gym.wrappers.FrameStackObservation(env, 4)
             env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
         env = gym.wrappers.NormalizeObservation(env) if norm_obs else env
+        env = gym.wrappers.TransformObservation(env, clip_normalised, None) if norm_obs else env
         env = gym.wrappers.NormalizeReward(env, gamma=gamma) if norm_reward else env
+        env = gym.wrappers.TransformReward(env, clip_normalised) if norm_reward else env
         return env
 
     return thunk
 
 
-def layer_init(layer, std=np.sqrt(2), bias_const=0.0):
-    torch.nn.init.orthogonal_(layer.weight, std)
-    torch.nn.init.constant_(layer.bias, bias_const)
+def layer_init(layer, std=np.sqrt(2)):  # orthogonal weights, zero biases
+    torch.nn.init.orthogonal_(layer.weight, std), torch.nn.init.zeros_(layer.bias)
     return layer
 
 
@@ -159,7 +162,7 @@ class Agent(nn.Module):
 
     def __init__(self, obs_space, action_space, hidden_dim=64, shared_torso=False, log_std_init=0.0, gsde=False):
         super().__init__()
-        self.gsde, self.noise = gsde, None
+        self.gsde, self.noise, self.obs_clip = gsde, None, math.inf  # obs_clip: NORM_CLIP with --norm-obs
         obs_dim = int(np.prod(obs_space.shape))
         self.discrete, self.image = isinstance(action_space, gym.spaces.Discrete), len(obs_space.shape) == 3
         act_dim = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
@@ -175,11 +178,9 @@ class Agent(nn.Module):
             self.torso = nn.Identity()
             self.actor = mlp(obs_dim, hidden_dim, act_dim, out_std=0.01)
             self.critic = mlp(obs_dim, hidden_dim, 1, out_std=1.0)
-        if not self.discrete:
-            # state-independent log-std, as in the A3C paper's continuous experiments and SB3; gSDE: one per weight
+        if not self.discrete:  # a state-independent log-std (the A3C paper, SB3); gSDE: one per weight
             self.actor_logstd = nn.Parameter(log_std_init + torch.zeros((hidden_dim, act_dim) if gsde else (act_dim,)))
-        if not self.image:
-            # the training envs' merged statistics (sync_obs_stats); the defaults make `act`'s normalising the identity
+        if not self.image:  # the training envs' merged statistics (sync_obs_stats); the defaults: no normalising
             self.register_buffer("obs_mean", torch.zeros(obs_dim))
             self.register_buffer("obs_var", torch.ones(obs_dim))
 
@@ -217,6 +218,7 @@ class Agent(nn.Module):
     def act(self, raw_obs):
         """The deterministic action (argmax / Gaussian mean) for a raw observation; it draws no random numbers."""
         x = raw_obs if self.image else (raw_obs - self.obs_mean) / torch.sqrt(self.obs_var + OBS_EPS)
+        x = x if self.image else x.clamp(-self.obs_clip, self.obs_clip)
         out = self.actor(self.torso(x))
         return out.argmax(-1) if self.discrete else out
 
@@ -242,8 +244,7 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
     for t in range(num_steps):
         rollout["obs"][t], rollout["values"][t] = next_obs, value
         action = agent.get_action(next_obs)
-        rollout["actions"][t] = action
-        env_action = action.cpu().numpy()
+        rollout["actions"][t], env_action = action, action.cpu().numpy()
         if action_low is not None:  # clip only what the env sees; the loss uses the unclipped sample
             env_action = np.clip(env_action, action_low, action_high)
         obs, rewards, terminations, truncations, infos = envs.step(env_action)
@@ -285,8 +286,9 @@ def a2c_loss(logprob, entropy, value, advantages, returns, vf_coef, ent_coef, no
     return loss, pg_loss, v_loss, entropy_loss
 
 
-class RMSpropTF(torch.optim.Optimizer):  # RMSpropTF(params, dict(lr=..., alpha=..., eps=...))
-    """--optimizer rmsprop-tf (SB3's RMSpropTFLike): the square average starts at 1, eps is inside the square root."""
+class RMSpropTF(torch.optim.Optimizer):  # SB3's RMSpropTFLike: the square average starts at 1, eps inside the sqrt
+    def __init__(self, params, lr, alpha, eps):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
 
     @torch.no_grad()
     def step(self):
@@ -327,13 +329,9 @@ def main(args):
             envs.set_attr(name, values)
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
-    params, lr = agent.parameters(), args.learning_rate
-    if args.optimizer == "rmsprop-tf":
-        optimizer = RMSpropTF(params, dict(lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps))
-    elif args.optimizer == "rmsprop":
-        optimizer = torch.optim.RMSprop(params, lr=lr, alpha=args.rmsprop_alpha, eps=args.optim_eps)
-    else:
-        optimizer = torch.optim.Adam(params, lr=lr, eps=args.optim_eps)
+    optimizer_class = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "rmsprop-tf": RMSpropTF}
+    alpha = {} if args.optimizer == "adam" else {"alpha": args.rmsprop_alpha}
+    optimizer = optimizer_class[args.optimizer](agent.parameters(), lr=args.learning_rate, eps=args.optim_eps, **alpha)
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
 
@@ -471,6 +469,7 @@ def run_evaluation_only(args):
     obs_space, act_space = check_env(saved["env_id"])
     agent = Agent(obs_space, act_space, *(saved[k] for k in ("hidden_dim", "shared_torso", "log_std_init", "gsde")))
     agent.to(device).load_state_dict(ckpt["agent"])  # with the observation statistics of training
+    agent.obs_clip = NORM_CLIP if saved["norm_obs"] else math.inf
     report_eval(evaluate(agent, saved["env_id"], args.eval_episodes, args.seed, device))
 
 
@@ -494,6 +493,7 @@ def sync_obs_stats(agent, envs, args):
     if args.norm_obs:
         stats = merge_rms([(r.mean, r.var, r.count) for r in envs.get_attr("obs_rms")])
         agent.obs_mean.copy_(torch.as_tensor(stats["mean"])), agent.obs_var.copy_(torch.as_tensor(stats["var"]))
+        agent.obs_clip = NORM_CLIP
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----

@@ -90,6 +90,10 @@ A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop -
 SAC_ATARI = ("--learning-starts 20000 --update-frequency 4 --batch-size 64 --buffer-size "
              "100000 --policy-lr 3e-4 --q-lr 3e-4 --tau 1 --target-network-frequency 2000 --alpha-init 1 "
              "--target-entropy-scale 0.89 --eval-episodes 3 --episodic-life").split()  # fmt: skip
+# rl-baselines3-zoo's A2C for LunarLanderContinuous (4 envs x 8 steps, GAE 0.9, RMSprop 7e-4, gSDE, normalisation);
+# --vf-coef 0.8 is its 0.4: SB3's value loss is the MSE, a2c.py's half of it
+A2C_LLC = ("--env-id LunarLanderContinuous-v3 --num-envs 4 --num-steps 8 --gae-lambda 0.9 --vf-coef 0.8 --optimizer "
+           "rmsprop --learning-rate 7e-4 --norm-obs --norm-reward --gsde --log-std-init -2").split()  # fmt: skip
 # TensorFlow's RMSprop for Atari: PyTorch's left the encoder dead on Pong (notes/atari.md)
 A2C_ATARI = ("--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop-tf --learning-rate 7e-4 "
              "--eval-episodes 3").split()  # fmt: skip
@@ -123,6 +127,7 @@ CASES = [
          15000, 500, window=1, setup=CHEETAH_SET, headline="normalized"),
     Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000, headline="eval"),
     Case("a2c-InvertedPendulum", "a2c", INVPEND, 950, 300000, 20000),
+    Case("a2c-LunarLanderContinuous", "a2c", A2C_LLC, 200, 5_000_000, 50000, window=100, checkpoint_every=500_000),
     Case("a2c-AtariPong", "a2c", ["--env-id", "PongNoFrameskip-v4", *A2C_ATARI], 17.3, 2_500_000, 20000,
          checkpoint_every=250_000, seeds=(1, 2)),
     *[Case(f"a2c-MinAtar{game}", "a2c", [*minatar(game), *A2C_MINATAR], ac_lambda, 5_000_000, 50000, window=100,

@@ -199,7 +199,7 @@ def test_rmsprop_is_tensorflows_and_its_state_round_trips(load_script):
     a2c = load_script("a2c")
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.randn(5))
-    optimizer = a2c.RMSpropTF([w], dict(lr=0.01, alpha=0.99, eps=1e-5))
+    optimizer = a2c.RMSpropTF([w], lr=0.01, alpha=0.99, eps=1e-5)
     expected, square_avg = w.detach().clone(), torch.ones(5)
     for _ in range(3):
         w.grad = torch.randn(5) * 1e-3
@@ -207,7 +207,7 @@ def test_rmsprop_is_tensorflows_and_its_state_round_trips(load_script):
         expected -= 0.01 * w.grad / torch.sqrt(square_avg + 1e-5)
         optimizer.step()
     torch.testing.assert_close(w.detach(), expected)
-    restored = a2c.RMSpropTF([w], dict(lr=0.01, alpha=0.99, eps=1e-5))
+    restored = a2c.RMSpropTF([w], lr=0.01, alpha=0.99, eps=1e-5)
     restored.load_state_dict(optimizer.state_dict())
     torch.testing.assert_close(restored.state[w]["square_avg"], square_avg)
 
@@ -236,6 +236,41 @@ def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
     env.obs_rms.mean, env.obs_rms.var, env.update_running_mean = mean, var, False
     wrapped = torch.as_tensor(np.stack([env.observation(o) for o in raw.numpy()]))
     torch.testing.assert_close(agent.act(raw), agent.actor(wrapped))
+    # with --norm-obs the training envs clip the normalised observation to +-NORM_CLIP, and so does act
+    far = torch.tensor([[1.5 + 2.0 * 50, -2.0, 0.3]])  # 50 standard deviations out in the first dimension
+    agent.obs_clip = a2c.NORM_CLIP
+    clipped = torch.tensor([[a2c.NORM_CLIP, 0.0, 0.0]])
+    torch.testing.assert_close(agent.act(far), agent.actor(clipped))
+    assert not torch.allclose(agent.actor(clipped), agent.actor(torch.tensor([[50.0, 0.0, 0.0]])))
+
+
+def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_script):
+    """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): LunarLander's leg
+    contacts are rare, so a contact is tens of standard deviations out, and the first reward divides by a std estimated
+    from one return. The episode statistics still see the game's rewards."""
+    a2c = load_script("a2c")
+    env_id, normalise = "LunarLanderContinuous-v3", gym.wrappers.NormalizeObservation
+    envs = {
+        "clipped": a2c.make_env(env_id, 0, False, "", 0.99, True, True)(),
+        "unclipped": gym.wrappers.NormalizeReward(normalise(gym.make(env_id)), gamma=0.99),
+        "raw": gym.make(env_id),
+    }
+    seen = {}
+    for name, env in envs.items():  # the same seed and actions: the same trajectory under every wrapper
+        env.reset(seed=0), env.action_space.seed(0)
+        peaks, episode_returns, total = [], [], 0.0
+        for _ in range(1000):
+            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            peaks.append((np.abs(obs).max(), abs(reward)))
+            total += reward
+            episode_returns += [info["episode"]["r"] if name == "clipped" else total] if terminated or truncated else []
+            total = 0.0 if terminated or truncated else total
+            env.reset() if terminated or truncated else None
+        seen[name] = (*np.max(peaks, axis=0), episode_returns)
+    obs_peak, reward_peak, returns = seen["clipped"]
+    assert obs_peak == a2c.NORM_CLIP and reward_peak <= a2c.NORM_CLIP
+    assert min(seen["unclipped"][:2]) > a2c.NORM_CLIP  # without the clips both exceed it: the test can fail
+    np.testing.assert_allclose(returns, seen["raw"][2], rtol=1e-5)  # the game's returns, not the clipped ones
 
 
 def test_evaluate_is_deterministic_and_draws_no_global_random_numbers(load_script):
