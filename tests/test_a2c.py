@@ -245,9 +245,9 @@ def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
 
 
 def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_script):
-    """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): LunarLander's leg
-    contacts are rare, so a contact is tens of standard deviations out, and the first reward divides by a std estimated
-    from one return. The episode statistics still see the game's rewards."""
+    """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): on LunarLander a fast
+    spin or a rare leg contact is 10-19 standard deviations out, and the first reward divides by a std estimated from
+    one return. The episode statistics still see the game's rewards."""
     a2c = load_script("a2c")
     env_id, normalise = "LunarLanderContinuous-v3", gym.wrappers.NormalizeObservation
     envs = {
