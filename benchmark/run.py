@@ -309,11 +309,13 @@ def write_results(rows, opts, path, unfinished=()):
         "each case on its own seeds (one per entry of the per-seed column). Final eval: the deterministic policy over "
         "10 episodes after training "
         "(cql: over the last evaluation; its curve shows the periodic evaluations). 'Reached' is the first step at "
-        "which the average of the last training returns (10 episodes; 100 for MinAtar and the bandit) hit the "
+        "which the average of the last training returns (10 episodes; 100 for MinAtar, a2c-LunarLanderContinuous and "
+        "the bandit) hit the "
         "threshold (median over the seeds that did; n/N "
         "seeds did). SPS from the run's own line (env steps, or gradient steps for cql, per second; shared cores, so "
-        "a lower bound). Curves: benchmark/plots/. The logs are not in the repository: a case without logs on the "
-        "machine that ran this keeps its row from the previous results.md." + (f" {opts.note}" if opts.note else ""),
+        "a lower bound). Curves: benchmark/plots/. Logs: benchmark/logs/ (every run since it was added); a case "
+        "without logs there or on the machine that ran this keeps its row from the previous results.md."
+        + (f" {opts.note}" if opts.note else ""),
         "",
         "| case | steps | final eval median [IQR] | per seed: final eval @step reaching the threshold "
         "(training average over the same window) | reached threshold (n/N) | SPS median | wall s median "
