@@ -263,9 +263,10 @@ def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_
             obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
             peaks.append((np.abs(obs).max(), abs(reward)))
             total += reward
-            episode_returns += [info["episode"]["r"] if name == "clipped" else total] if terminated or truncated else []
-            total = 0.0 if terminated or truncated else total
-            env.reset() if terminated or truncated else None
+            if terminated or truncated:
+                episode_returns.append(info["episode"]["r"] if name == "clipped" else total)
+                total = 0.0
+                env.reset()
         seen[name] = (*np.max(peaks, axis=0), episode_returns)
     obs_peak, reward_peak, returns = seen["clipped"]
     assert obs_peak == a2c.NORM_CLIP and reward_peak <= a2c.NORM_CLIP
