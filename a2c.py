@@ -19,7 +19,6 @@ Deviations from the paper:
 
 import contextlib
 import dataclasses
-import functools
 import glob
 import hashlib
 import importlib
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
+from gymnasium.wrappers.utils import RunningMeanStd
 from torch.distributions import Categorical, Normal
 from tqdm import tqdm
 
@@ -46,7 +46,6 @@ SCRIPT = "a2c.py"
 NAN_HINT = "Try a lower --learning-rate or --max-grad-norm, or --norm-obs / --norm-reward."
 OBS_EPS = 1e-8  # the epsilon of gym.wrappers.NormalizeObservation, so that evaluation normalises as training did
 NORM_CLIP = 10.0  # normalised observations and rewards are clipped to +-this, as SB3's VecNormalize and CleanRL's PPO
-clip_normalised = functools.partial(np.clip, a_min=-NORM_CLIP, a_max=NORM_CLIP)  # pickles (ClipReward's lambda: no)
 torch.distributions.Distribution.set_default_validate_args(False)  # argument checks cost host syncs every update
 
 
@@ -92,12 +91,12 @@ class Args:
     shared_torso: bool = False  # actor and critic share the hidden layers (images always share their encoder)
     log_std_init: float = 0.0  # initial log-std of the Gaussian policy (Box actions)
     gsde: bool = False  # state-dependent exploration for Box actions (gSDE, arXiv 2005.05719; see docs/a2c.md)
-    norm_obs: bool = False  # normalise observations by running statistics, per env (vectors), then clip to +-10
-    norm_reward: bool = False  # scale rewards by a running std of the discounted return, per env, then clip to +-10
+    norm_obs: bool = False  # normalise observations by running statistics shared by the envs, then clip to +-10
+    norm_reward: bool = False  # scale rewards by a running std of the envs' discounted returns, then clip to +-10
     eval_episodes: int = 10  # episodes of the final deterministic evaluation
 
 
-def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, norm_reward=False, clip_rewards=True):
+def make_env(env_id, idx, capture_video, run_name, clip_rewards=True):
     main_pid = os.getpid()
 
     def thunk():
@@ -115,13 +114,39 @@ def make_env(env_id, idx, capture_video, run_name, gamma=0.99, norm_obs=False, n
             env = FireReset(env) if "FIRE" in env.unwrapped.get_action_meanings() else env
             env = gym.wrappers.FrameStackObservation(env, 4)
             env = gym.wrappers.TransformReward(env, np.sign) if clip_rewards else env
-        env = gym.wrappers.NormalizeObservation(env) if norm_obs else env
-        env = gym.wrappers.TransformObservation(env, clip_normalised, None) if norm_obs else env
-        env = gym.wrappers.NormalizeReward(env, gamma=gamma) if norm_reward else env
-        env = gym.wrappers.TransformReward(env, clip_normalised) if norm_reward else env
         return env
 
     return thunk
+
+
+class Normaliser:
+    """--norm-obs / --norm-reward: one running mean / variance of the observations and one of the discounted returns,
+    shared by all envs as SB3's VecNormalize (per-env statistics drift apart: benchmark/notes/a2c_box_noise.md)."""
+
+    def __init__(self, num_envs, obs_shape, gamma, norm_obs, norm_reward):
+        self.norm_obs, self.norm_reward, self.gamma = norm_obs, norm_reward, gamma
+        self.obs_rms, self.return_rms = RunningMeanStd(shape=obs_shape), RunningMeanStd(shape=())
+        self.returns = np.zeros(num_envs)  # each env's discounted return so far
+
+    def obs(self, obs, update=False):  # update with the observations of each vector step, once
+        if not self.norm_obs:
+            return obs
+        self.obs_rms.update(obs) if update else None
+        normalised = (obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + OBS_EPS)
+        return np.clip(normalised, -NORM_CLIP, NORM_CLIP).astype(np.float32)
+
+    def reward(self, rewards, ended):  # the reward is divided by the return's std, not centred (as SB3)
+        if not self.norm_reward:
+            return rewards
+        self.returns = self.returns * self.gamma + rewards
+        self.return_rms.update(self.returns)
+        self.returns[ended] = 0.0  # the next episode's return starts at 0
+        return np.clip(rewards / np.sqrt(self.return_rms.var + OBS_EPS), -NORM_CLIP, NORM_CLIP)
+
+    def to_agent(self, agent):  # the observation statistics, for evaluation and checkpoints
+        if self.norm_obs:
+            rms, agent.obs_clip = self.obs_rms, NORM_CLIP
+            agent.obs_mean.copy_(torch.as_tensor(rms.mean)), agent.obs_var.copy_(torch.as_tensor(rms.var))
 
 
 def layer_init(layer, std=np.sqrt(2)):  # orthogonal weights, zero biases
@@ -180,7 +205,7 @@ class Agent(nn.Module):
             self.critic = mlp(obs_dim, hidden_dim, 1, out_std=1.0)
         if not self.discrete:  # a state-independent log-std (the A3C paper, SB3); gSDE: one per weight
             self.actor_logstd = nn.Parameter(log_std_init + torch.zeros((hidden_dim, act_dim) if gsde else (act_dim,)))
-        if not self.image:  # the training envs' merged statistics (sync_obs_stats); the defaults: no normalising
+        if not self.image:  # the training statistics (Normaliser.to_agent); the defaults: no normalising
             self.register_buffer("obs_mean", torch.zeros(obs_dim))
             self.register_buffer("obs_var", torch.ones(obs_dim))
 
@@ -229,8 +254,8 @@ def obs_dtype_of(obs_space):  # the rollout's dtype: images keep uint8 / bool (t
 
 
 @torch.no_grad()
-def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action_high=None):
-    """Step all envs num_steps times from `obs`: the rollout ([T, N] tensors), next obs, (t, infos) at episode ends."""
+def collect_rollout(envs, agent, obs, num_steps, device, normaliser, action_low=None, action_high=None):
+    """Step all envs num_steps times from raw `obs`: the rollout ([T, N], normalised), raw next obs, (t, infos)."""
     num_envs, obs_space = envs.num_envs, envs.single_observation_space
     dtype = obs_dtype_of(obs_space)
     rollout = {"obs": torch.zeros((num_steps, num_envs, *obs_space.shape), dtype=dtype, device=device)}
@@ -238,7 +263,7 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
     for name in ("rewards", "values", "next_values", "terminated", "dones"):
         rollout[name] = torch.zeros((num_steps, num_envs), device=device)
     episodes = []
-    next_obs = torch.as_tensor(obs, dtype=dtype, device=device)
+    next_obs = torch.as_tensor(normaliser.obs(obs), dtype=dtype, device=device)  # statistics updated when obs came
     value = agent.get_value(next_obs)
     agent.reset_noise(num_envs) if agent.gsde else None
     for t in range(num_steps):
@@ -248,16 +273,18 @@ def collect_rollout(envs, agent, obs, num_steps, device, action_low=None, action
         if action_low is not None:  # clip only what the env sees; the loss uses the unclipped sample
             env_action = np.clip(env_action, action_low, action_high)
         obs, rewards, terminations, truncations, infos = envs.step(env_action)
-        next_obs = torch.as_tensor(obs, dtype=dtype, device=device)
+        ended = np.logical_or(terminations, truncations)
+        next_obs = torch.as_tensor(normaliser.obs(obs, update=True), dtype=dtype, device=device)
+        rewards = normaliser.reward(rewards, ended)
         rollout["rewards"][t] = torch.as_tensor(rewards, dtype=torch.float32, device=device)
         rollout["terminated"][t] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
-        ended = np.logical_or(terminations, truncations)
         rollout["dones"][t] = torch.as_tensor(ended, dtype=torch.float32, device=device)
         value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
         next_value = value.clone()
         if ended.any():  # SAME_STEP autoreset: obs[i] of an ended env is already the next episode's first
             ended_envs = np.flatnonzero(ended)
-            final = torch.as_tensor(np.stack(infos["final_obs"][ended_envs]), dtype=dtype, device=device)
+            final = normaliser.obs(np.stack(infos["final_obs"][ended_envs]))  # not added to the statistics
+            final = torch.as_tensor(final, dtype=dtype, device=device)
             next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
         rollout["next_values"][t] = next_value
         episodes += [(t, infos)] if "final_info" in infos else []
@@ -301,9 +328,8 @@ class RMSpropTF(torch.optim.Optimizer):  # SB3's RMSpropTFLike: the square avera
 def update(agent, optimizer, rollout, args):
     """One gradient step on a rollout (GAE, one batched forward pass); the (total, policy, value, entropy) losses."""
     gae_inputs = [rollout[k] for k in ("rewards", "values", "next_values", "terminated", "dones")]
-    advantages, returns = compute_gae(*gae_inputs, args.gamma, args.gae_lambda)
+    advantages, returns = (x.flatten() for x in compute_gae(*gae_inputs, args.gamma, args.gae_lambda))
     obs, actions = rollout["obs"].flatten(0, 1), rollout["actions"].flatten(0, 1)  # [T, N, ...] -> [T * N, ...]
-    advantages, returns = advantages.flatten(), returns.flatten()
     logprob, entropy, value = agent.evaluate_actions(obs, actions.long() if agent.discrete else actions)
     losses = a2c_loss(logprob, entropy, value, advantages, returns, args.vf_coef, args.ent_coef, args.norm_adv)
     optimizer.zero_grad()
@@ -321,12 +347,10 @@ def main(args):
     run = Run(args, args.env_id)
     device = run.device
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
-    env_args = (args.capture_video, run.name, args.gamma, args.norm_obs, args.norm_reward)
-    env_fns = [make_env(args.env_id, i, *env_args) for i in range(args.num_envs)]
+    env_fns = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
     envs = vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    if run.ckpt:  # before run.start resets the envs: envs that restart their episodes normalise with these statistics
-        for name, values in run.ckpt["wrapper_stats"].items():
-            envs.set_attr(name, values)
+    normaliser = Normaliser(args.num_envs, obs_space.shape, args.gamma, args.norm_obs, args.norm_reward)
+    vars(normaliser).update((run.ckpt or {}).get("normaliser", {}))  # (checkpoints before 2026-12 have none)
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
     optimizer_class = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "rmsprop-tf": RMSpropTF}
@@ -336,9 +360,8 @@ def main(args):
     num_updates = args.total_timesteps // batch_size
 
     def checkpoint_state():
-        # the agent's state_dict, taken just before, holds obs_mean / obs_var by reference: it saves these values
-        sync_obs_stats(agent, envs, args)
-        return {"obs": obs, "wrapper_stats": wrapper_stats(envs, args)}
+        normaliser.to_agent(agent)  # into the agent's state_dict, taken just before: it holds them by reference
+        return {"obs": obs, "normaliser": dict(vars(normaliser))}
 
     header = dict(rollout=f"{args.num_envs}x{args.num_steps}", optimizer=args.optimizer, lr=args.learning_rate)
     saved = {"agent": agent, "optimizer": optimizer}
@@ -347,7 +370,7 @@ def main(args):
     while run.going():
         if args.anneal_lr:  # run.updates is the position in the schedule
             optimizer.param_groups[0]["lr"] = (1.0 - run.updates / num_updates) * args.learning_rate
-        rollout, obs, episodes = collect_rollout(envs, agent, obs, args.num_steps, device, low, high)
+        rollout, obs, episodes = collect_rollout(envs, agent, obs, args.num_steps, device, normaliser, low, high)
         for t, infos in episodes:  # at the step where each ended
             run.episodes(run.step + (t + 1) * args.num_envs, infos)
         run.step += batch_size
@@ -358,7 +381,7 @@ def main(args):
         run.log({**metrics, "charts/learning_rate": optimizer.param_groups[0]["lr"]})
 
     def wrap_up():
-        sync_obs_stats(agent, envs, args)  # evaluation normalises raw observations with the training statistics
+        normaliser.to_agent(agent)  # evaluation normalises raw observations with the training statistics
         return evaluate(agent, args.env_id, args.eval_episodes, args.seed + 10_000, device)
 
     run.finish(wrap_up)
@@ -471,29 +494,6 @@ def run_evaluation_only(args):
     agent.to(device).load_state_dict(ckpt["agent"])  # with the observation statistics of training
     agent.obs_clip = NORM_CLIP if saved["norm_obs"] else math.inf
     report_eval(evaluate(agent, saved["env_id"], args.eval_episodes, args.seed, device))
-
-
-def merge_rms(stats):
-    """Merge per-env running statistics [(mean, var, count)] into one (parallel-variance formula)."""
-    mean, var, count = stats[0]
-    for m, v, c in stats[1:]:
-        delta, total = m - mean, count + c
-        var = (var * count + v * c + delta**2 * count * c / total) / total
-        mean, count = mean + delta * c / total, total
-    return {"mean": np.asarray(mean), "var": np.asarray(var), "count": float(count)}
-
-
-def wrapper_stats(envs, args):  # the normalisation wrappers' state, {attribute: [value of each env]}
-    names = ["obs_rms"] * args.norm_obs + ["return_rms", "discounted_reward"] * args.norm_reward
-    return {name: list(envs.get_attr(name)) for name in names}
-
-
-def sync_obs_stats(agent, envs, args):
-    """Give the agent the merged observation statistics of the training envs, for evaluation and checkpoints."""
-    if args.norm_obs:
-        stats = merge_rms([(r.mean, r.var, r.count) for r in envs.get_attr("obs_rms")])
-        agent.obs_mean.copy_(torch.as_tensor(stats["mean"])), agent.obs_var.copy_(torch.as_tensor(stats["var"]))
-        agent.obs_clip = NORM_CLIP
 
 
 # ---- Run management: word for word the same in every script of this repository, and no algorithm in it. ----

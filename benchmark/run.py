@@ -63,6 +63,7 @@ HOPPER_SET = ["sac_continuous", *HOPPER_DATA, "--save-dataset", "bench/hopper-sa
 CHEETAH_SET = ["sac_continuous", *CHEETAH_DATA, "--save-dataset", "bench/halfcheetah-sac-replay-v0"]
 EVAL_1K = ["--eval-freq", "1000"]  # cql-HalfCheetah: 1060: normalized 50 on its data (refs -275.5, 2393.6)
 INVPEND, PENDULUM = ["--env-id", "InvertedPendulum-v5"], ["--env-id", "Pendulum-v1"]
+LANDER_BOX = ["--env-id", "LunarLanderContinuous-v3"]
 BANDIT = ["--env-id", "GaussianBandit-v0", "--batch-size", "64", "--num-envs", "16", "--baseline", "mean"]
 # MinAtar (Young & Tian 2019): each game with its anchors read from the MinAtar repository's curves at 5M steps, the
 # training return averaged over the last 100 episodes: (game, DQN, AC(lambda))
@@ -90,10 +91,10 @@ A2C_MINATAR = "--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop -
 SAC_ATARI = ("--learning-starts 20000 --update-frequency 4 --batch-size 64 --buffer-size "
              "100000 --policy-lr 3e-4 --q-lr 3e-4 --tau 1 --target-network-frequency 2000 --alpha-init 1 "
              "--target-entropy-scale 0.89 --eval-episodes 3 --episodic-life").split()  # fmt: skip
-# rl-baselines3-zoo's A2C for LunarLanderContinuous (4 envs x 8 steps, GAE 0.9, RMSprop 7e-4, gSDE, normalisation);
-# --vf-coef 0.8 is its 0.4: SB3's value loss is the MSE, a2c.py's half of it
-A2C_LLC = ("--env-id LunarLanderContinuous-v3 --num-envs 4 --num-steps 8 --gae-lambda 0.9 --vf-coef 0.8 --optimizer "
-           "rmsprop --learning-rate 7e-4 --norm-obs --norm-reward --gsde --log-std-init -2").split()  # fmt: skip
+# one flag set for a2c's Box-action cases: rl-baselines3-zoo's A2C for LunarLanderContinuous (4 envs x 8 steps, GAE
+# 0.9, RMSprop 7e-4, gSDE, normalisation); --vf-coef 0.8 is its 0.4: SB3's value loss is the MSE, a2c.py's half of it
+A2C_BOX = ("--num-envs 4 --num-steps 8 --gae-lambda 0.9 --vf-coef 0.8 --optimizer rmsprop --learning-rate 7e-4 "
+           "--norm-obs --norm-reward --gsde --log-std-init -2").split()  # fmt: skip
 # TensorFlow's RMSprop for Atari: PyTorch's left the encoder dead on Pong (notes/atari.md)
 A2C_ATARI = ("--num-envs 16 --num-steps 5 --ent-coef 0.01 --optimizer rmsprop-tf --learning-rate 7e-4 "
              "--eval-episodes 3").split()  # fmt: skip
@@ -106,8 +107,7 @@ def minatar(game):
 FIVE = (1, 2, 3, 4, 5)
 CASES = [
     Case("sac_continuous-Pendulum", "sac_continuous", [*PENDULUM, "--learning-starts", "1000"], -250, 15000, 3000),
-    Case("sac_continuous-LunarLanderContinuous", "sac_continuous", ["--env-id", "LunarLanderContinuous-v3"],
-         200, 50000, 6000, seeds=FIVE),
+    Case("sac_continuous-LunarLanderContinuous", "sac_continuous", LANDER_BOX, 200, 50000, 6000, seeds=FIVE),
     Case("sac_continuous-HalfCheetah", "sac_continuous", ["--env-id", "HalfCheetah-v5"], 1500, 50000, 6000,
          seeds=FIVE, headline="eval"),
     Case("sac_discrete-CartPole", "sac_discrete", ["--env-id", "CartPole-v1"], 475, 50000, 10000, seeds=FIVE),
@@ -126,8 +126,9 @@ CASES = [
     Case("cql-HalfCheetah", "cql", ["--dataset-id", "bench/halfcheetah-sac-replay-v0", *CQL_SMALL, *EVAL_1K], 1060,
          15000, 500, window=1, setup=CHEETAH_SET, headline="normalized"),
     Case("a2c-CartPole", "a2c", ["--env-id", "CartPole-v1"], 475, 200000, 20000, headline="eval"),
-    Case("a2c-InvertedPendulum", "a2c", INVPEND, 950, 300000, 20000),
-    Case("a2c-LunarLanderContinuous", "a2c", A2C_LLC, 200, 5_000_000, 50000, window=100, checkpoint_every=500_000),
+    Case("a2c-InvertedPendulum", "a2c", [*INVPEND, *A2C_BOX], 950, 300000, 20000),
+    Case("a2c-LunarLanderContinuous", "a2c", [*LANDER_BOX, *A2C_BOX], 200, 5_000_000, 50000, window=100,
+         checkpoint_every=500_000),
     Case("a2c-AtariPong", "a2c", ["--env-id", "PongNoFrameskip-v4", *A2C_ATARI], 17.3, 2_500_000, 20000,
          checkpoint_every=250_000, seeds=(1, 2)),
     *[Case(f"a2c-MinAtar{game}", "a2c", [*minatar(game), *A2C_MINATAR], ac_lambda, 5_000_000, 50000, window=100,

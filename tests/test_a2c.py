@@ -103,6 +103,10 @@ def finished_episodes(ended):
     ]
 
 
+def no_normalising(a2c, envs):  # the defaults: --no-norm-obs --no-norm-reward
+    return a2c.Normaliser(envs.num_envs, envs.single_observation_space.shape, GAMMA, False, False)
+
+
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
     envs = gym.vector.SyncVectorEnv(
@@ -111,7 +115,7 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
     )
     obs, _ = envs.reset(seed=0)
     T = 12
-    b, _, ended = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu")
+    b, _, ended = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu", no_normalising(a2c, envs))
     episodes = finished_episodes(ended)
     envs.close()
     # Expected trajectory of each env, written out by hand: episodes of length 3 (terminated), 5 (truncated), ...
@@ -170,12 +174,12 @@ def test_gsde_uses_one_noise_matrix_per_env_and_rollout_and_its_logprob_is_the_m
     agent = a2c.Agent(envs.single_observation_space, envs.single_action_space, log_std_init=-1.0, gsde=True)
     assert agent.actor_logstd.shape == (64, 1)
     obs, _ = envs.reset(seed=0)
-    rollout, obs, _ = a2c.collect_rollout(envs, agent, obs, 4, "cpu")
+    rollout, obs, _ = a2c.collect_rollout(envs, agent, obs, 4, "cpu", no_normalising(a2c, envs))
     first_noise = agent.noise.clone()
     latent, mean = agent.actor[:-1](rollout["obs"]), agent.actor(rollout["obs"])  # [T, N, 64], [T, N, 1]
     expected = mean + torch.einsum("tnh,nha->tna", latent, first_noise)
     torch.testing.assert_close(rollout["actions"], expected.detach(), rtol=1e-5, atol=1e-5)
-    a2c.collect_rollout(envs, agent, obs, 4, "cpu")
+    a2c.collect_rollout(envs, agent, obs, 4, "cpu", no_normalising(a2c, envs))
     assert not torch.equal(agent.noise, first_noise)
 
     x = torch.randn(1, 3)
@@ -212,14 +216,37 @@ def test_rmsprop_is_tensorflows_and_its_state_round_trips(load_script):
     torch.testing.assert_close(restored.state[w]["square_avg"], square_avg)
 
 
-def test_merge_rms_equals_statistics_of_the_pooled_data(load_script):
+def test_normaliser_statistics_are_shared_by_the_envs(load_script):
+    """One running mean / variance of the observations of all envs, and one of all envs' discounted returns, each
+    return restarting at its episode's end (SB3's VecNormalize): per-env statistics let the envs' inputs drift apart."""
     a2c = load_script("a2c")
-    rng = np.random.default_rng(0)
-    parts = [rng.normal(i, i + 1, size=(n, 2)) for i, n in enumerate((50, 120, 7))]
-    merged = a2c.merge_rms([(p.mean(0), p.var(0), len(p)) for p in parts])
-    pooled = np.concatenate(parts)
-    np.testing.assert_allclose(merged["mean"], pooled.mean(0))
-    np.testing.assert_allclose(merged["var"], pooled.var(0))
+    num_envs, steps = 3, 450  # Pendulum truncates at 200 steps: every env restarts its return twice
+    envs = gym.vector.SyncVectorEnv(
+        [a2c.make_env("Pendulum-v1", i, False, "x") for i in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    normaliser = a2c.Normaliser(num_envs, (3,), GAMMA, True, True)
+    envs.reset(seed=0), envs.action_space.seed(0)
+    seen_obs, seen_returns, returns, scaled = [], [], np.zeros(num_envs), []
+    for _ in range(steps):
+        obs, rewards, terminated, truncated, _ = envs.step(envs.action_space.sample())
+        out = normaliser.obs(obs, update=True)
+        seen_obs.append(obs)
+        returns = returns * GAMMA + rewards
+        seen_returns.append(returns.copy())
+        returns[terminated | truncated] = 0.0
+        scaled.append((normaliser.reward(rewards, terminated | truncated), rewards))
+    envs.close()
+    pooled, pooled_returns = np.concatenate(seen_obs), np.concatenate(seen_returns)
+    np.testing.assert_allclose(normaliser.obs_rms.mean, pooled.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(normaliser.obs_rms.var, pooled.var(0), rtol=1e-4)
+    np.testing.assert_allclose(normaliser.return_rms.var, pooled_returns.var(), rtol=1e-4)
+    assert normaliser.obs_rms.count == pytest.approx(num_envs * steps, abs=1e-3)  # each step's observations once
+    np.testing.assert_allclose(out, (obs - pooled.mean(0)) / np.sqrt(pooled.var(0)), rtol=1e-3, atol=1e-5)
+    last_scaled, last_rewards = scaled[-1]
+    np.testing.assert_allclose(last_scaled, last_rewards / np.sqrt(pooled_returns.var()), rtol=1e-4)
+    identity = a2c.Normaliser(num_envs, (3,), GAMMA, False, False)
+    assert identity.obs(obs, update=True) is obs and identity.reward(rewards, truncated) is rewards
 
 
 # ---------------------------------------------------------------------------------- evaluation and statistics
@@ -244,34 +271,37 @@ def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
     assert not torch.allclose(agent.actor(clipped), agent.actor(torch.tensor([[50.0, 0.0, 0.0]])))
 
 
-def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_script):
+def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_script, monkeypatch):
     """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): on LunarLander a fast
     spin or a rare leg contact is 10-19 standard deviations out, and the first reward divides by a std estimated from
     one return. The episode statistics still see the game's rewards."""
     a2c = load_script("a2c")
-    env_id, normalise = "LunarLanderContinuous-v3", gym.wrappers.NormalizeObservation
-    envs = {
-        "clipped": a2c.make_env(env_id, 0, False, "", 0.99, True, True)(),
-        "unclipped": gym.wrappers.NormalizeReward(normalise(gym.make(env_id)), gamma=0.99),
-        "raw": gym.make(env_id),
-    }
-    seen = {}
-    for name, env in envs.items():  # the same seed and actions: the same trajectory under every wrapper
-        env.reset(seed=0), env.action_space.seed(0)
-        peaks, episode_returns, total = [], [], 0.0
+
+    def peaks(clip):  # the same seed and actions: the same trajectory
+        monkeypatch.setattr(a2c, "NORM_CLIP", clip)
+        envs = gym.vector.SyncVectorEnv(
+            [a2c.make_env("LunarLanderContinuous-v3", 0, False, "")], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+        normaliser = a2c.Normaliser(1, (8,), 0.99, True, True)
+        envs.reset(seed=0), envs.action_space.seed(0)
+        seen, reported, raw, total = [], [], [], 0.0
         for _ in range(1000):
-            obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-            peaks.append((np.abs(obs).max(), abs(reward)))
-            total += reward
-            if terminated or truncated:
-                episode_returns.append(info["episode"]["r"] if name == "clipped" else total)
+            obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+            ended = terminated | truncated
+            seen.append((np.abs(normaliser.obs(obs, update=True)).max(), np.abs(normaliser.reward(reward, ended))[0]))
+            total += float(reward[0])
+            if ended[0]:
+                reported.append(float(info["final_info"]["episode"]["r"][0]))
+                raw.append(total)
                 total = 0.0
-                env.reset()
-        seen[name] = (*np.max(peaks, axis=0), episode_returns)
-    obs_peak, reward_peak, returns = seen["clipped"]
-    assert obs_peak == a2c.NORM_CLIP and reward_peak <= a2c.NORM_CLIP
-    assert min(seen["unclipped"][:2]) > a2c.NORM_CLIP  # without the clips both exceed it: the test can fail
-    np.testing.assert_allclose(returns, seen["raw"][2], rtol=1e-5)  # the game's returns, not the clipped ones
+        envs.close()
+        return *np.max(seen, axis=0), reported, raw
+
+    limit = a2c.NORM_CLIP
+    obs_peak, reward_peak, reported, raw = peaks(limit)
+    assert obs_peak == limit and reward_peak <= limit
+    assert min(peaks(np.inf)[:2]) > limit  # without the clips both exceed it: the test can fail
+    assert reported and np.allclose(reported, raw, rtol=1e-5)  # the game's returns, not the normalised ones
 
 
 def test_evaluate_is_deterministic_and_draws_no_global_random_numbers(load_script):
@@ -298,21 +328,18 @@ def test_box_with_normalisation_saves_evaluates_and_resumes_statistics(run_scrip
     assert len(parse_metric(out, "eval/episodic_return")) == 1
     (ckpt,) = glob.glob(str(run_script.cwd / "runs" / "*" / "a2c.pt"))
     saved = torch.load(ckpt, weights_only=False)
-    obs_rms = saved["wrapper_stats"]["obs_rms"]
-    assert saved["agent"]["obs_mean"].shape == (4,) and sum(r.count for r in obs_rms) > 100
-    assert len(saved["wrapper_stats"]["return_rms"]) == 2 and saved["args"]["norm_obs"]
-    merged = np.average([r.mean for r in obs_rms], axis=0, weights=[r.count for r in obs_rms])
-    np.testing.assert_allclose(saved["agent"]["obs_mean"].cpu().numpy(), merged, rtol=1e-5)
+    stats = saved["normaliser"]  # one set of statistics for both envs
+    assert stats["obs_rms"].count == pytest.approx(400, abs=1e-3) and saved["args"]["norm_obs"]
+    mean = saved["agent"]["obs_mean"].cpu().numpy()
+    np.testing.assert_allclose(mean, stats["obs_rms"].mean, rtol=1e-5, atol=1e-7)
     out = run_script("a2c", "--eval-checkpoint", ckpt, "--eval-episodes", "2").stdout
     assert len(parse_metric(out, "eval/episodic_return")) == 1
 
     proc = run_script("a2c", *flags, "--total-timesteps", "800", "--resume", ckpt)
     assert "(this env does not pickle: its episodes restart)" in proc.stdout
-    resumed = torch.load(ckpt, weights_only=False)["wrapper_stats"]
-    for before, after in zip(obs_rms, resumed["obs_rms"]):
-        assert after.count >= before.count + 200  # 400 more steps over 2 envs, added to the saved count
-    for before, after in zip(saved["wrapper_stats"]["return_rms"], resumed["return_rms"]):
-        assert after.count == before.count + 200  # one update per step
+    resumed = torch.load(ckpt, weights_only=False)["normaliser"]
+    for name in ("obs_rms", "return_rms"):  # continued from the checkpoint: 400 more steps, each counted once
+        assert resumed[name].count == pytest.approx(stats[name].count + 400, abs=1e-3)
 
 
 def stop_by_sigterm(a2c, monkeypatch, capsys, run, step):
@@ -373,7 +400,7 @@ def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, m
     assert a["counters"] == b["counters"] and np.array_equal(a["obs"], b["obs"])
     for part in ("agent", "optimizer"):
         torch.testing.assert_close(a[part], b[part], rtol=0, atol=0)
-    assert pickle.dumps(a["wrapper_stats"]) == pickle.dumps(b["wrapper_stats"])  # the same bytes: the same state
+    assert pickle.dumps(a["normaliser"]) == pickle.dumps(b["normaliser"])  # the same bytes: the same state
 
 
 def test_sigterm_to_the_process_group_stops_async_envs_cleanly(tmp_path):
@@ -441,7 +468,7 @@ def test_images_get_one_shared_encoder_and_stay_in_their_dtype(load_script, env_
     )
     obs, _ = envs.reset(seed=0)
     first = obs.copy()
-    rollout, _, ended = a2c.collect_rollout(envs, agent, obs, 10, "cpu")
+    rollout, _, ended = a2c.collect_rollout(envs, agent, obs, 10, "cpu", no_normalising(a2c, envs))
     episodes = finished_episodes(ended)
     envs.close()
     assert rollout["obs"].dtype == dtype and rollout["obs"].shape == (10, 2, *obs_space.shape)
