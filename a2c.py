@@ -123,10 +123,15 @@ class Normaliser:
     """--norm-obs / --norm-reward: one running mean / variance of the observations and one of the discounted returns,
     shared by all envs as SB3's VecNormalize (per-env statistics drift apart: benchmark/notes/a2c_box_noise.md)."""
 
-    def __init__(self, num_envs, obs_shape, gamma, norm_obs, norm_reward):
+    def __init__(self, num_envs, obs_shape, gamma, norm_obs, norm_reward, ckpt=None):  # ckpt: of a resumed run
         self.norm_obs, self.norm_reward, self.gamma = norm_obs, norm_reward, gamma
         self.obs_rms, self.return_rms = RunningMeanStd(shape=obs_shape), RunningMeanStd(shape=())
         self.returns = np.zeros(num_envs)  # each env's discounted return so far
+        if ckpt and "normaliser" not in ckpt and (norm_obs or norm_reward):  # a2c.py normalised per env before
+            raise SystemExit(f"{SCRIPT}: this checkpoint's normalisation is per env (before 2026-12): start a new run")
+        vars(self).update((ckpt or {}).get("normaliser", {}))
+        if ckpt and not ckpt["envs"]:  # the envs restart from a reset (they were not saved): so do their returns
+            self.returns = np.zeros(num_envs)
 
     def obs(self, obs, update=False):  # update with the observations of each vector step, once
         if not self.norm_obs:
@@ -206,8 +211,7 @@ class Agent(nn.Module):
         if not self.discrete:  # a state-independent log-std (the A3C paper, SB3); gSDE: one per weight
             self.actor_logstd = nn.Parameter(log_std_init + torch.zeros((hidden_dim, act_dim) if gsde else (act_dim,)))
         if not self.image:  # the training statistics (Normaliser.to_agent); the defaults: no normalising
-            self.register_buffer("obs_mean", torch.zeros(obs_dim))
-            self.register_buffer("obs_var", torch.ones(obs_dim))
+            self.register_buffer("obs_mean", torch.zeros(obs_dim)), self.register_buffer("obs_var", torch.ones(obs_dim))
 
     def get_value(self, x):
         return self.critic(self.torso(x)).squeeze(-1)
@@ -275,17 +279,15 @@ def collect_rollout(envs, agent, obs, num_steps, device, normaliser, action_low=
         obs, rewards, terminations, truncations, infos = envs.step(env_action)
         ended = np.logical_or(terminations, truncations)
         next_obs = torch.as_tensor(normaliser.obs(obs, update=True), dtype=dtype, device=device)
-        rewards = normaliser.reward(rewards, ended)
-        rollout["rewards"][t] = torch.as_tensor(rewards, dtype=torch.float32, device=device)
+        rollout["rewards"][t] = torch.as_tensor(normaliser.reward(rewards, ended), dtype=torch.float32, device=device)
         rollout["terminated"][t] = torch.as_tensor(terminations, dtype=torch.float32, device=device)
         rollout["dones"][t] = torch.as_tensor(ended, dtype=torch.float32, device=device)
         value = agent.get_value(next_obs)  # V(obs[t+1]), also values[t+1]: one critic pass per step
         next_value = value.clone()
         if ended.any():  # SAME_STEP autoreset: obs[i] of an ended env is already the next episode's first
-            ended_envs = np.flatnonzero(ended)
-            final = normaliser.obs(np.stack(infos["final_obs"][ended_envs]))  # not added to the statistics
-            final = torch.as_tensor(final, dtype=dtype, device=device)
-            next_value[torch.as_tensor(ended_envs, device=device)] = agent.get_value(final)
+            ends = np.flatnonzero(ended)  # their final obs: normalised, not added to the statistics
+            final = torch.as_tensor(normaliser.obs(np.stack(infos["final_obs"][ends])), dtype=dtype, device=device)
+            next_value[torch.as_tensor(ends, device=device)] = agent.get_value(final)
         rollout["next_values"][t] = next_value
         episodes += [(t, infos)] if "final_info" in infos else []
     return rollout, obs, episodes
@@ -349,8 +351,7 @@ def main(args):
     vector_env = gym.vector.AsyncVectorEnv if args.async_envs else gym.vector.SyncVectorEnv
     env_fns = [make_env(args.env_id, i, args.capture_video, run.name) for i in range(args.num_envs)]
     envs = vector_env(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    normaliser = Normaliser(args.num_envs, obs_space.shape, args.gamma, args.norm_obs, args.norm_reward)
-    vars(normaliser).update((run.ckpt or {}).get("normaliser", {}))  # (checkpoints before 2026-12 have none)
+    normaliser = Normaliser(args.num_envs, obs_space.shape, args.gamma, args.norm_obs, args.norm_reward, run.ckpt)
     low, high = (act_space.low, act_space.high) if isinstance(act_space, gym.spaces.Box) else (None, None)
     agent = Agent(obs_space, act_space, args.hidden_dim, args.shared_torso, args.log_std_init, args.gsde).to(device)
     optimizer_class = {"adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop, "rmsprop-tf": RMSpropTF}
@@ -473,8 +474,7 @@ def evaluate(agent, env_id, episodes, seed, device):
     box, dtype = isinstance(env.action_space, gym.spaces.Box), obs_dtype_of(env.observation_space)
     returns = []
     for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        done, total = False, 0.0
+        (obs, _), done, total = env.reset(seed=seed + ep), False, 0.0
         while not done:
             action = agent.act(torch.as_tensor(obs, dtype=dtype, device=device)[None])[0].cpu().numpy()
             action = np.clip(action, env.action_space.low, env.action_space.high) if box else int(action)

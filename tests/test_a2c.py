@@ -149,6 +149,27 @@ def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script)
     np.testing.assert_allclose(adv.numpy(), expected, rtol=1e-5)
 
 
+def test_rollout_normalises_final_observations_with_the_statistics_of_their_step(load_script):
+    """--norm-obs: the bootstrap value of an ended episode is V of its final observation, normalised with the
+    statistics of that step: every observation the envs returned so far, counted once, neither the first reset's
+    observation nor any final one among them."""
+    a2c = load_script("a2c")
+    envs = gym.vector.SyncVectorEnv(
+        [a2c.make_env("CounterDiscrete-v0", i, False, "x") for i in range(2)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+    obs, _ = envs.reset(seed=0)
+    b, _, _ = a2c.collect_rollout(envs, ValueOfObs(), obs, 12, "cpu", a2c.Normaliser(2, (2,), GAMMA, True, False))
+    envs.close()
+    # what each step returned (both envs alike): [episode, t], the next episode's [e + 1, 0] after an end
+    returned = [[1, 1], [1, 2], [2, 0], [2, 1], [2, 2], [2, 3], [2, 4], [3, 0], [3, 1], [3, 2], [4, 0], [4, 1]]
+    for t, final_t in ((2, 3.0), (7, 5.0), (10, 3.0)):  # episode ends: terminated at t=3, truncated at 5, terminated
+        seen = np.array(returned[: t + 1], dtype=np.float64)
+        expected = 10.0 * (final_t - seen[:, 1].mean()) / seen[:, 1].std() + 1.0  # ValueOfObs on the normalised obs
+        np.testing.assert_allclose(b["next_values"][t].numpy(), [expected] * 2, rtol=1e-3)
+        assert abs(expected - (10.0 * final_t + 1.0)) > 1.0  # the raw final observation would give another value
+
+
 def test_gaussian_logprob_is_of_the_unclipped_sample(load_script):
     a2c = load_script("a2c")
     obs_space = gym.spaces.Box(-1, 1, (3,))
@@ -250,31 +271,48 @@ def test_normaliser_statistics_are_shared_by_the_envs(load_script):
 
 
 # ---------------------------------------------------------------------------------- evaluation and statistics
-def test_act_normalises_raw_observations_like_the_frozen_wrapper(load_script):
+def test_normaliser_resumes_its_statistics_and_refuses_per_env_checkpoints(load_script):
+    """A resumed run continues the statistics; envs that restart from a reset (not saved in the checkpoint) restart
+    their discounted returns too (SB3's VecNormalize.reset). A checkpoint of the per-env wrappers of older versions
+    has no "normaliser": with normalisation on it is refused, without it there is nothing to restore."""
+    a2c = load_script("a2c")
+    saved = a2c.Normaliser(2, (3,), GAMMA, True, True)
+    saved.obs(np.ones((2, 3)), update=True), saved.reward(np.array([3.0, 4.0]), np.array([False, False]))
+    state = dict(vars(saved))
+    pickled = a2c.Normaliser(2, (3,), GAMMA, True, True, {"normaliser": state, "envs": b"the envs"})
+    assert pickled.obs_rms.count == saved.obs_rms.count and pickled.returns.tolist() == [3.0, 4.0]
+    restarted = a2c.Normaliser(2, (3,), GAMMA, True, True, {"normaliser": state, "envs": None})
+    assert restarted.return_rms.count == saved.return_rms.count and restarted.returns.tolist() == [0.0, 0.0]
+    with pytest.raises(SystemExit, match="per env"):
+        a2c.Normaliser(2, (3,), GAMMA, False, True, {"envs": None})
+    assert a2c.Normaliser(2, (3,), GAMMA, False, False, {"envs": None}).returns.tolist() == [0.0, 0.0]
+
+
+def test_act_normalises_raw_observations_as_training_did(load_script):
+    """Evaluation feeds `act` raw observations: with the training statistics copied in (Normaliser.to_agent), it
+    must see what the rollout stored, clip included; with the defaults, the raw observation itself."""
     a2c = load_script("a2c")
     torch.manual_seed(0)
     agent = a2c.Agent(gym.spaces.Box(-np.inf, np.inf, (3,)), gym.spaces.Box(-1, 1, (2,)))
+    agent.actor[-1].weight.data *= 100  # outputs of order 1 (the head starts at std 0.01): differences show
     raw = torch.randn(5, 3) * 4 + 2
-    # the default statistics are exactly the identity: --no-norm-obs evaluates the raw observation
-    assert torch.equal(agent.act(raw), agent.actor(raw))
-    mean, var = np.array([1.5, -2.0, 0.3]), np.array([4.0, 0.25, 9.0])
-    agent.obs_mean.copy_(torch.as_tensor(mean)), agent.obs_var.copy_(torch.as_tensor(var))
-    env = gym.wrappers.NormalizeObservation(gym.make("Pendulum-v1"))  # 3-dim observations, as here
-    env.obs_rms.mean, env.obs_rms.var, env.update_running_mean = mean, var, False
-    wrapped = torch.as_tensor(np.stack([env.observation(o) for o in raw.numpy()]))
-    torch.testing.assert_close(agent.act(raw), agent.actor(wrapped))
-    # with --norm-obs the training envs clip the normalised observation to +-NORM_CLIP, and so does act
-    far = torch.tensor([[1.5 + 2.0 * 50, -2.0, 0.3]])  # 50 standard deviations out in the first dimension
-    agent.obs_clip = a2c.NORM_CLIP
-    clipped = torch.tensor([[a2c.NORM_CLIP, 0.0, 0.0]])
-    torch.testing.assert_close(agent.act(far), agent.actor(clipped))
-    assert not torch.allclose(agent.actor(clipped), agent.actor(torch.tensor([[50.0, 0.0, 0.0]])))
+    assert torch.equal(agent.act(raw), agent.actor(raw))  # the default statistics are exactly the identity
+    normaliser = a2c.Normaliser(4, (3,), GAMMA, True, False)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # three vector steps of 4 envs, with a different scale in each dimension
+        normaliser.obs(rng.normal([1.5, -2.0, 0.3], [2.0, 0.5, 3.0], size=(4, 3)), update=True)
+    normaliser.to_agent(agent)
+    far = torch.tensor([[1.5 + 2.0 * 50, -2.0, 0.3]])  # about 50 standard deviations out in the first dimension
+    batch = torch.cat([raw, far])
+    stored = torch.as_tensor(normaliser.obs(batch.numpy().astype(np.float64)))  # what the rollout would store
+    assert stored.abs().max() == a2c.NORM_CLIP  # the clip is exercised
+    torch.testing.assert_close(agent.act(batch), agent.actor(stored))
 
 
 def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_script, monkeypatch):
-    """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): on LunarLander a fast
-    spin or a rare leg contact is 10-19 standard deviations out, and the first reward divides by a std estimated from
-    one return. The episode statistics still see the game's rewards."""
+    """--norm-obs / --norm-reward clip what the agent learns from to +-10 (SB3's VecNormalize): on LunarLander (one
+    env here) a fast spin or a rare leg contact is 10-19 standard deviations out, and the first reward divides by a
+    std estimated from one return. (The episode lines' raw returns: test_reported_returns_are_raw_...)"""
     a2c = load_script("a2c")
 
     def peaks(clip):  # the same seed and actions: the same trajectory
@@ -284,24 +322,19 @@ def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_
         )
         normaliser = a2c.Normaliser(1, (8,), 0.99, True, True)
         envs.reset(seed=0), envs.action_space.seed(0)
-        seen, reported, raw, total = [], [], [], 0.0
+        seen = []
         for _ in range(1000):
-            obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
-            ended = terminated | truncated
-            seen.append((np.abs(normaliser.obs(obs, update=True)).max(), np.abs(normaliser.reward(reward, ended))[0]))
-            total += float(reward[0])
-            if ended[0]:
-                reported.append(float(info["final_info"]["episode"]["r"][0]))
-                raw.append(total)
-                total = 0.0
+            obs, reward, terminated, truncated, _ = envs.step(envs.action_space.sample())
+            seen.append(
+                (np.abs(normaliser.obs(obs, update=True)).max(), np.abs(normaliser.reward(reward, truncated))[0])
+            )
         envs.close()
-        return *np.max(seen, axis=0), reported, raw
+        return np.max(seen, axis=0)
 
     limit = a2c.NORM_CLIP
-    obs_peak, reward_peak, reported, raw = peaks(limit)
+    obs_peak, reward_peak = peaks(limit)
     assert obs_peak == limit and reward_peak <= limit
-    assert min(peaks(np.inf)[:2]) > limit  # without the clips both exceed it: the test can fail
-    assert reported and np.allclose(reported, raw, rtol=1e-5)  # the game's returns, not the normalised ones
+    assert min(peaks(np.inf)) > limit  # without the clips both exceed it: the test can fail
 
 
 def test_evaluate_is_deterministic_and_draws_no_global_random_numbers(load_script):
@@ -370,7 +403,7 @@ def sigterm_at(a2c, step):
 )
 def test_sigterm_and_resume_with_normalisation_is_exact(load_script, tmp_path, monkeypatch, capsys, env):
     """CartPole, and Pendulum with gSDE's noise matrices and TensorFlow's RMSprop, with --norm-obs --norm-reward,
-    stopped by SIGTERM in the middle and resumed: the checkpoint (networks, optimizer, wrapper statistics, counters)
+    stopped by SIGTERM in the middle and resumed: the checkpoint (networks, optimizer, normaliser statistics, counters)
     and the final evaluation equal those of an uninterrupted run."""
     a2c = load_script("a2c")
     flags = dict(
