@@ -260,12 +260,14 @@ def draw(ax, case, runs, steps, legend=True):
     ax.axhline(case.threshold, color="gray", linestyle=":", label=f"threshold {case.threshold:g}")
     ax.set_title(f"{case.script}.py on {case.name.split('-', 1)[1]}", fontsize=9)
     ax.set(xlabel="gradient steps" if case.script == "cql" else "environment steps", ylabel="return")
+    ax.locator_params(axis="x", nbins=5)  # long step counts: fewer ticks, so that their labels do not run together
     if legend:
         ax.legend(fontsize=7, loc="lower right")
 
 
-def plot(rows, plots):
-    """One PNG per case, and all of them in one grid (grid.png) for the README."""
+def plot(rows, plots, unfinished=()):
+    """One PNG per case, and all of them in one grid (grid.png) for the README; a case still running (some seeds
+    finished) is left out of both, as out of results.md."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -277,7 +279,7 @@ def plot(rows, plots):
         fig.tight_layout()
         fig.savefig(plots / f"{case.name}.png")
         plt.close(fig)
-    if len(rows) < len(CASES):  # the grid shows every case: without all their logs, the grid.png there stays
+    if len(rows) + len(unfinished) < len(CASES):  # a case without any logs here: the grid.png there stays
         return
     cols = 4
     fig, axes = plt.subplots(-(-len(rows) // cols), cols, figsize=(4 * cols, 3 * -(-len(rows) // cols)), dpi=80)
@@ -419,7 +421,7 @@ def main():
             rows.append((case, runs, budget[case.name]))
         elif any(finished_log(base / case.name, case, seed) for seed in seeds):
             unfinished.add(case.name)
-    plot(rows, plots)
+    plot(rows, plots, unfinished)
     write_results(rows, opts, results / "results.md", unfinished)
 
 
