@@ -103,16 +103,18 @@ def finished_episodes(ended):
     ]
 
 
+def same_step_envs(a2c, env_id, num_envs):  # the script's envs, vectorised as main does
+    env_fns = [a2c.make_env(env_id, i, False, "x") for i in range(num_envs)]
+    return gym.vector.SyncVectorEnv(env_fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+
 def no_normalising(a2c, envs):  # the defaults: --no-norm-obs --no-norm-reward
     return a2c.Normaliser(envs.num_envs, envs.single_observation_space.shape, GAMMA, False, False)
 
 
 def test_rollout_has_only_real_transitions_and_bootstraps_final_obs(load_script):
     a2c = load_script("a2c")
-    envs = gym.vector.SyncVectorEnv(
-        [a2c.make_env("CounterDiscrete-v0", i, False, "x") for i in range(2)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    envs = same_step_envs(a2c, "CounterDiscrete-v0", 2)
     obs, _ = envs.reset(seed=0)
     T = 12
     b, _, ended = a2c.collect_rollout(envs, ValueOfObs(), obs, T, "cpu", no_normalising(a2c, envs))
@@ -154,10 +156,7 @@ def test_rollout_normalises_final_observations_with_the_statistics_of_their_step
     statistics of that step: every observation the envs returned so far, counted once, neither the first reset's
     observation nor any final one among them."""
     a2c = load_script("a2c")
-    envs = gym.vector.SyncVectorEnv(
-        [a2c.make_env("CounterDiscrete-v0", i, False, "x") for i in range(2)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    envs = same_step_envs(a2c, "CounterDiscrete-v0", 2)
     obs, _ = envs.reset(seed=0)
     b, _, _ = a2c.collect_rollout(envs, ValueOfObs(), obs, 12, "cpu", a2c.Normaliser(2, (2,), GAMMA, True, False))
     envs.close()
@@ -242,10 +241,7 @@ def test_normaliser_statistics_are_shared_by_the_envs(load_script):
     return restarting at its episode's end (SB3's VecNormalize): per-env statistics let the envs' inputs drift apart."""
     a2c = load_script("a2c")
     num_envs, steps = 3, 450  # Pendulum truncates at 200 steps: every env restarts its return twice
-    envs = gym.vector.SyncVectorEnv(
-        [a2c.make_env("Pendulum-v1", i, False, "x") for i in range(num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    envs = same_step_envs(a2c, "Pendulum-v1", num_envs)
     normaliser = a2c.Normaliser(num_envs, (3,), GAMMA, True, True)
     envs.reset(seed=0), envs.action_space.seed(0)
     seen_obs, seen_returns, returns, scaled = [], [], np.zeros(num_envs), []
@@ -317,9 +313,7 @@ def test_normalised_observations_and_rewards_are_clipped_for_learning_only(load_
 
     def peaks(clip):  # the same seed and actions: the same trajectory
         monkeypatch.setattr(a2c, "NORM_CLIP", clip)
-        envs = gym.vector.SyncVectorEnv(
-            [a2c.make_env("LunarLanderContinuous-v3", 0, False, "")], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-        )
+        envs = same_step_envs(a2c, "LunarLanderContinuous-v3", 1)
         normaliser = a2c.Normaliser(1, (8,), 0.99, True, True)
         envs.reset(seed=0), envs.action_space.seed(0)
         seen = []
@@ -496,9 +490,7 @@ def test_images_get_one_shared_encoder_and_stay_in_their_dtype(load_script, env_
         assert not head.bias.any()
     assert "obs_mean" not in agent.state_dict()  # no observation statistics: images are never normalised
 
-    envs = gym.vector.SyncVectorEnv(
-        [a2c.make_env(env_id, i, False, "x") for i in range(2)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
-    )
+    envs = same_step_envs(a2c, env_id, 2)
     obs, _ = envs.reset(seed=0)
     first = obs.copy()
     rollout, _, ended = a2c.collect_rollout(envs, agent, obs, 10, "cpu", no_normalising(a2c, envs))
