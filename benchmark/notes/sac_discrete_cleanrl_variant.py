@@ -15,6 +15,7 @@ prints the losses every 2000 updates (`LOSSES step {...}`).
 
 import pathlib
 import sys
+import textwrap
 
 SOURCE = pathlib.Path(__file__).resolve().parents[2] / "sac_discrete.py"
 
@@ -28,18 +29,7 @@ ONE_PASS = """    q = qf(obs)  # the actor loss reuses this pass, from before th
     sum(losses).backward()  # every cross term is detached: one backward pass equals three
     optimizer.step()
 """
-TWO_STEPS = """    q = qf(obs)
-    if not FRESH:
-        losses = (
-            critic_loss(q, actions, rewards, terminations, next_v, args.gamma),
-            actor_loss(probs, log_pi, q, alpha),
-            alpha_loss(log_alpha, probs, log_pi, target_entropy),
-        )
-        optimizer.zero_grad(set_to_none=True)
-        sum(losses).backward()
-        optimizer.step()
-    else:  # the critics' step first (Adam skips the groups without gradients), then the actor's on the new critics
-        closs = critic_loss(q, actions, rewards, terminations, next_v, args.gamma)
+FRESH_STEPS = """        closs = critic_loss(q, actions, rewards, terminations, next_v, args.gamma)
         optimizer.zero_grad(set_to_none=True)
         closs.backward()
         optimizer.step()
@@ -50,6 +40,10 @@ TWO_STEPS = """    q = qf(obs)
         (losses[1] + losses[2]).backward()
         optimizer.step()
 """
+# sac_discrete.py's one-pass update stays as it is, one level deeper, under `if not FRESH:`; the else branch takes the
+# critics' step first (Adam skips the groups without gradients), then the actor's on the new critics
+first, rest = ONE_PASS.split("\n", 1)
+TWO_STEPS = "    q = qf(obs)\n    if not FRESH:\n" + textwrap.indent(rest, "    ") + "    else:\n" + FRESH_STEPS
 INIT_CODE = """    for module in (actor, qf) if INIT else ():  # CleanRL's initialisation
         for m in module.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
