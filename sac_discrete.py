@@ -137,6 +137,9 @@ class ImageEncoder(nn.Module):
         self.convs = nn.Sequential(*convs, nn.Flatten())
         flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
         self.fc = nn.Sequential(nn.Linear(flat, self.features), nn.ReLU())
+        # Nature's net at PyTorch's default init died on Breakout: features constant over frames (notes/atari.md)
+        for layer in [*convs[::2], self.fc[0]] if self.features == 512 else []:  # orthogonal, gain sqrt(2), as a2c's
+            nn.init.orthogonal_(layer.weight, math.sqrt(2)), nn.init.zeros_(layer.bias)
 
     def forward(self, obs):
         x = to_float(obs)
@@ -251,15 +254,13 @@ def obs_tensor(obs, device):  # an observation batch on the device, in the buffe
 
 
 def soft_value(next_probs, next_log_pi, next_q_target, alpha):
-    """V(s') = sum_a pi(a|s') [min_k Q_targ_k(s', a) - alpha log pi(a|s')]  (Christodoulou 2019, eq. 10). q: [2, B, A].
-    The default run passes alpha = 0 here (no entropy in the target; see --backup-entropy)."""
+    """V(s') = sum_a pi(a|s') [min_k Q_targ_k(s', a) - alpha log pi(a|s')] (eq. 10); alpha 0 unless --backup-entropy"""
     q = next_q_target.min(0).values
     return (next_probs * (q - alpha * next_log_pi)).sum(-1)
 
 
 def critic_loss(q, actions, rewards, terminated, next_v, gamma):
-    """Sum over the twin critics of the mean squared soft Bellman error; q: [2, B, A]. Only termination stops
-    bootstrapping: for a truncated episode next_v is the value of its real final observation."""
+    """Sum over the twin critics of the mean squared soft Bellman error; only termination stops bootstrapping."""
     target = (rewards + gamma * (1.0 - terminated) * next_v).detach()
     q_taken = q.gather(2, actions.view(1, -1, 1).expand(q.shape[0], -1, 1)).squeeze(2)  # [2, B]
     return ((q_taken - target) ** 2).mean(1).sum()
@@ -277,8 +278,7 @@ def alpha_loss(log_alpha, probs, log_pi, target_entropy):
 
 
 def update(batch, actor, qf, qf_target, log_alpha, optimizer, args, target_entropy, polyak=True):
-    """One gradient step on the three losses, the clamp of log(alpha) and the Polyak step of the target critics.
-    Returns the (critic, actor, alpha) losses and the policy's mean entropy, on the device (no host sync)."""
+    """One step on the three losses, log(alpha)'s clamp, the targets' Polyak step; losses, entropy on the device."""
     obs, actions, rewards, next_obs, terminations = batch
     alpha = log_alpha.detach().exp()
     # One actor pass over s and s': pi(.|s') feeds the target (no gradient), pi(.|s) the actor and alpha losses.

@@ -346,6 +346,21 @@ def test_image_observations_get_their_encoder_and_their_own_dtype(load_script, s
     assert torch.equal(sd.to_float(frames), frames.float() / (1.0 if dtype is bool else 255.0))
 
 
+def test_atari_encoders_features_follow_a_small_moving_object(load_script):
+    """A 2x2 object moving down a blank 84x84 frame: at PyTorch's default init the features' std over the frames was
+    about 0.0003 in the actor's and both critics' encoders, and on Breakout they died (notes/atari.md)."""
+    sd = load_script("sac_discrete")
+    frames = torch.zeros(64, 4, 84, 84, dtype=torch.uint8)
+    for i in range(64):
+        frames[i, :, (i % 40) * 2 : (i % 40) * 2 + 2, 40:42] = 255
+    for seed in range(3):
+        torch.manual_seed(seed)
+        actor, qf = sd.Actor((4, 84, 84), 4, 16), sd.TwinQ((4, 84, 84), 4, 16)
+        with torch.no_grad():
+            stds = [float(encoder(frames).std(0).mean()) for encoder in (actor.net[0], *qf.encoders)]
+        assert min(stds) > 0.005, (seed, stds)
+
+
 def test_an_atari_size_buffer_the_machine_cannot_hold_gets_one_sentence(load_script, monkeypatch):
     sd = load_script("sac_discrete")
     frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
