@@ -3,7 +3,7 @@
 - the actor's and the first critic's 512 features: their std over the frames (averaged over the features) and the
   fraction that are 0 on every frame (dead);
 - Q of the first critic: its mean, its std over the frames, and the std over the frames of Q minus its mean over the
-  actions (does the critic tell states apart at all?);
+  actions (does the critic tell states apart at all?) and that difference's mean size;
 - alpha, and the policy's entropy (mean and min over the frames) and greedy action on those frames.
 
     python benchmark/notes/sac_discrete_encoder_probe.py BreakoutNoFrameskip-v4 init RUN_DIR/runs/seed1/sac_discrete.pt
@@ -41,7 +41,7 @@ for path in checkpoints:
     with torch.no_grad():
         features = {"actor": actor.net[0](x), "critic": qf.encoders[0](x)}
         q, (probs, log_pi) = qf(x)[0], actor(x)
-    entropy = -(probs * log_pi).sum(-1)
+    entropy, advantage = -(probs * log_pi).sum(-1), q - q.mean(-1, keepdim=True)
     greedy = np.bincount(probs.argmax(-1).numpy(), minlength=n_actions) / len(x)
     print(f"{path} ({label}), alpha {alpha:.4g}")
     for name, f in features.items():
@@ -49,6 +49,6 @@ for path in checkpoints:
         print(f"  {name} features: std over frames {f.std(0).mean():.2e}, dead {dead:.2f}")
     print(
         f"  Q: mean {q.mean():.3f}, std over frames {q.std(0).mean():.2e}, "
-        f"of Q - mean_a Q {(q - q.mean(-1, keepdim=True)).std(0).mean():.2e}"
+        f"of Q - mean_a Q {advantage.std(0).mean():.2e} (its mean |.| {advantage.abs().mean():.2e})"
     )
     print(f"  policy: entropy mean {entropy.mean():.3f} min {entropy.min():.3f}, greedy actions {greedy.round(2)}")
