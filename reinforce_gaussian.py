@@ -57,9 +57,7 @@ class Args:
     capture_video: bool = False  # record videos of the first env into runs/{run_name}/videos (and W&B with --track)
     save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
     checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
-    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
-    resume: Optional[str] = None
+    resume: Optional[str] = None  # continue this checkpoint (same flags); `auto`: runs/{run_name}/{exp_name}.pt if any
     # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
     # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None

@@ -51,9 +51,7 @@ class Args:
     save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
     checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
     save_buffer: bool = True  # checkpoints hold the replay buffer, so --resume is exact (--no-save-buffer: huge ones)
-    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
-    resume: Optional[str] = None
+    resume: Optional[str] = None  # continue this checkpoint (same flags); `auto`: runs/{run_name}/{exp_name}.pt if any
     # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
     # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
@@ -79,8 +77,7 @@ class Args:
     alpha: float = 0.2  # the fixed temperature with --no-autotune
     eval_episodes: int = 10  # episodes of the final deterministic evaluation
     save_dataset: Optional[str] = None  # at the end, write a Minari dataset with this id (e.g. pendulum/sac-replay-v0)
-    # the replay buffer, episode by episode, or fresh episodes of the final stochastic policy
-    dataset_kind: Literal["replay", "policy"] = "replay"
+    dataset_kind: Literal["replay", "policy"] = "replay"  # the replay buffer, or new episodes of the final policy
     dataset_episodes: int = 100  # number of episodes written with --dataset-kind policy
 
 
@@ -376,8 +373,10 @@ def validate(args, obs_space, act_space):
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    on_gpu = torch.cuda.is_available() and args.cuda  # the buffer lives on the training device
-    free = torch.cuda.mem_get_info()[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    free = math.inf  # without /proc/meminfo (macOS, Windows) the size is not checked
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:  # MemAvailable: free pages and reclaimable cache
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else free  # the buffer's device
     nbytes = 4 * args.buffer_size * (2 * obs_space.shape[0] + int(np.prod(act_space.shape)) + 3)  # the float32 FIELDS
     if nbytes > free:
         sizes = f"{nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free"

@@ -60,9 +60,7 @@ class Args:
     save_model: bool = False  # save runs/{run_name}/{exp_name}.pt at the end (and when stopped by a signal)
     checkpoint_every: int = 0  # also save that checkpoint every this many env steps (0: never)
     save_buffer: bool = True  # checkpoints hold the replay buffer, so --resume is exact (--no-save-buffer: huge ones)
-    # continue the run saved in this checkpoint (same flags as the original command); `auto`: continue
-    # runs/{run_name}/{exp_name}.pt if it exists, else start: one command line for every requeue
-    resume: Optional[str] = None
+    resume: Optional[str] = None  # continue this checkpoint (same flags); `auto`: runs/{run_name}/{exp_name}.pt if any
     # the run's folder under runs/ (default ENV__EXP_NAME__SEED__TIME; with --resume auto, a hash of the set-up flags
     # instead of the time, so that each setting finds its own checkpoint)
     run_name: Optional[str] = None
@@ -87,8 +85,7 @@ class Args:
     alpha_init: float = 0.01  # the initial temperature alpha (log(alpha) starts at its log)
     log_alpha_min: float = -10.0  # lower clamp of log(alpha)
     log_alpha_max: float = 2.0  # upper clamp of log(alpha)
-    # -alpha log pi in the critic target, as the paper (default: only in the actor loss; Yu et al. 2022, 2201.12434)
-    backup_entropy: bool = False
+    backup_entropy: bool = False  # -alpha log pi in the critic target, as the paper (default: in the actor loss only)
     eval_episodes: int = 10  # episodes of the final deterministic (greedy) evaluation
     episodic_life: bool = False  # Atari: a lost life ends the episode for learning, not the game (see EpisodicLife)
 
@@ -99,8 +96,7 @@ def make_env(env_id, idx, capture_video, run_name, episodic_life=False, clip_rew
         video = capture_video and idx == 0  # (render_mode=None would break envs that take no render_mode)
         env = gym.make(env_id, **kwargs, **({"render_mode": "rgb_array"} if video else {}))
         env = gym.wrappers.RecordVideo(env, f"runs/{run_name}/videos") if video else env
-        # per-env statistics (the vector version drops the first step of later episodes under SAME_STEP autoreset),
-        # inside the Atari wrappers so that they count the game score, not the clipped reward
+        # per-env statistics (the vector one drops steps under SAME_STEP), inside the Atari wrappers: game scores
         env = gym.wrappers.RecordEpisodeStatistics(env)
         if is_atari(env_id):
             env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84)
@@ -452,8 +448,10 @@ def validate(args, obs_space):  # nonsensical hyperparameters, or a buffer the m
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    on_gpu = torch.cuda.is_available() and args.cuda  # the buffer lives on the training device
-    free = torch.cuda.mem_get_info()[0] if on_gpu else os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    free = math.inf  # without /proc/meminfo (macOS, Windows) the size is not checked
+    with contextlib.suppress(OSError), open("/proc/meminfo") as f:  # MemAvailable: free pages and reclaimable cache
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else free  # the buffer's device
     nbytes = ReplayBuffer.nbytes(args.buffer_size, obs_space)
     if nbytes > free:
         sizes = f"{nbytes / 2**30:.1f} GiB, but {free / 2**30:.1f} GiB are free"

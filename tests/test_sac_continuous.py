@@ -1,4 +1,5 @@
 import glob
+import io
 import os
 
 import gymnasium as gym
@@ -261,3 +262,14 @@ def test_learns_pendulum(run_script, compile_flag):
     proc = run_script(SCRIPT, *args, "--eval-episodes", 5, "--hidden-dim", 64, *compile_flag)
     (final,) = parse_metric(proc.stdout, "eval/episodic_return")
     assert final >= -250, f"SAC did not learn Pendulum in 6000 steps: eval {final}"
+
+
+def test_a_buffer_larger_than_the_available_memory_gets_one_sentence(load_script, monkeypatch):
+    """Linux's MemAvailable (free pages and the page cache the kernel gives back) counts, not free pages alone."""
+    m = load_script(SCRIPT)
+    obs, act = gym.spaces.Box(-1, 1, (100,)), gym.spaces.Box(-1, 1, (6,))
+    meminfo = "MemFree: 1024 kB\nMemAvailable: 1048576 kB\n"  # 1 MiB free, 1 GiB available
+    monkeypatch.setattr(m, "open", lambda path: io.StringIO(meminfo * (path == "/proc/meminfo")), raising=False)
+    m.validate(m.Args(buffer_size=1_000_000, cuda=False), obs, act)  # 4 bytes x 209 floats x 1M = 0.78 GiB: fits
+    with pytest.raises(SystemExit, match=r"--buffer-size 2000000 needs 1\.6 GiB, but 1\.0 GiB are free"):
+        m.validate(m.Args(buffer_size=2_000_000, cuda=False), obs, act)

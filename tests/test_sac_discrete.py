@@ -4,6 +4,7 @@ every script shares is tested in test_cli.py)."""
 
 import copy
 import glob
+import io
 import math
 import os
 import random
@@ -365,10 +366,18 @@ def test_an_atari_size_buffer_the_machine_cannot_hold_gets_one_sentence(load_scr
     sd = load_script("sac_discrete")
     frames = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
     assert 5.6e9 < sd.ReplayBuffer.nbytes(100_000, frames) < 6e9  # uint8 storage: 5.6 GB, not 22.6 GB of float32
-    pages = {"SC_AVPHYS_PAGES": 2**20, "SC_PAGE_SIZE": 4096}  # as if 4 GiB were free
-    monkeypatch.setattr(sd.os, "sysconf", lambda name: pages[name])
+    # Linux's MemAvailable (free pages and the page cache the kernel gives back) is what counts, not MemFree
+    meminfo = "MemTotal: 25000000 kB\nMemFree: 1048576 kB\nMemAvailable: 4194304 kB\n"  # 1 GiB free, 4 available
+    monkeypatch.setattr(sd, "open", lambda path: io.StringIO(meminfo * (path == "/proc/meminfo")), raising=False)
     with pytest.raises(SystemExit, match=r"--buffer-size 100000 needs 5\.3 GiB, but 4\.0 GiB are free"):
         sd.validate(sd.Args(buffer_size=100_000, cuda=False), frames)
+    sd.validate(sd.Args(buffer_size=60_000, cuda=False), frames)  # 3.2 GiB: more than MemFree, less than available
+
+    def no_meminfo(path, *args):  # macOS, Windows
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(sd, "open", no_meminfo, raising=False)
+    sd.validate(sd.Args(buffer_size=100_000, cuda=False), frames)  # the size cannot be known there: not refused
 
 
 @pytest.mark.parametrize("env_id", ["TinyGrid-v0", "TinyFrames-v0"])
