@@ -484,7 +484,7 @@ def evaluate(agent, env_id, episodes, seed, device):
 
 
 def run_evaluation_only(args):
-    ckpt = load_checkpoint(args.eval_checkpoint)
+    ckpt = load_checkpoint(args.eval_checkpoint, mmap=True)  # only what evaluation needs is read
     saved = {**vars(Args()), **ckpt["args"]}  # a flag added since the checkpoint was written has its default
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
     obs_space, act_space = check_env(saved["env_id"])
@@ -567,6 +567,7 @@ class Run:
                 envs.set_attr("np_random", rng.get("env_generators", envs.get_attr("np_random")))
             if envs is not None and self.ckpt["envs"] is not None:
                 envs.envs, obs = pickle.loads(self.ckpt["envs"]), self.ckpt["obs"]
+            self.ckpt = {"args": self.ckpt["args"], "envs": self.ckpt["envs"]}  # what was loaded (a buffer) is let go
         if self.args.track:
             import wandb
 
@@ -684,9 +685,9 @@ def report_eval(scores, extra=""):  # the final evaluation's line: the episodes'
     print(f"eval/episodic_return={np.mean(scores):.2f} (std {np.std(scores):.2f} over {len(scores)} episodes){extra}")
 
 
-def load_checkpoint(path):  # a checkpoint of this script, or one sentence saying why the file is not one
+def load_checkpoint(path, mmap=False):  # a checkpoint of this script, or one sentence saying why the file is not one
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)  # mmap: unused parts are not read
     except Exception as e:  # a missing or truncated file, or not a torch file at all
         raise SystemExit(f"{SCRIPT}: {path} cannot be read as a checkpoint ({type(e).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("script") != SCRIPT:
