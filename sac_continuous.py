@@ -373,9 +373,9 @@ def validate(args, obs_space, act_space):
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    free = math.inf  # without /proc/meminfo (macOS, Windows) the size is not checked
+    free = math.inf  # without /proc/meminfo (macOS, Windows) or its MemAvailable (Linux < 3.14): not checked
     with contextlib.suppress(OSError), open("/proc/meminfo") as f:  # MemAvailable: free pages and reclaimable cache
-        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), math.inf)
     free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else free  # the buffer's device
     nbytes = 4 * args.buffer_size * (2 * obs_space.shape[0] + int(np.prod(act_space.shape)) + 3)  # the float32 FIELDS
     if nbytes > free:

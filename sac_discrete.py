@@ -448,9 +448,9 @@ def validate(args, obs_space):  # nonsensical hyperparameters, or a buffer the m
     for bad, message in problems:
         if bad:
             raise SystemExit(f"{SCRIPT}: {message}")
-    free = math.inf  # without /proc/meminfo (macOS, Windows) the size is not checked
+    free = math.inf  # without /proc/meminfo (macOS, Windows) or its MemAvailable (Linux < 3.14): not checked
     with contextlib.suppress(OSError), open("/proc/meminfo") as f:  # MemAvailable: free pages and reclaimable cache
-        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        free = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), math.inf)
     free = torch.cuda.mem_get_info()[0] if torch.cuda.is_available() and args.cuda else free  # the buffer's device
     nbytes = ReplayBuffer.nbytes(args.buffer_size, obs_space)
     if nbytes > free:

@@ -378,6 +378,8 @@ def test_an_atari_size_buffer_the_machine_cannot_hold_gets_one_sentence(load_scr
 
     monkeypatch.setattr(sd, "open", no_meminfo, raising=False)
     sd.validate(sd.Args(buffer_size=100_000, cuda=False), frames)  # the size cannot be known there: not refused
+    monkeypatch.setattr(sd, "open", lambda path: io.StringIO("MemFree: 1024 kB\n"), raising=False)  # Linux < 3.14
+    sd.validate(sd.Args(buffer_size=100_000, cuda=False), frames)  # no MemAvailable line: not refused either
 
 
 @pytest.mark.parametrize("env_id", ["TinyGrid-v0", "TinyFrames-v0"])
