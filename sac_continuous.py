@@ -187,11 +187,10 @@ class ReplayBuffer:
         return self.obs[idx], self.actions[idx], self.rewards[idx], self.next_obs[idx], self.terminations[idx]
 
     def state_dict(self):
-        # a partial buffer: its filled rows, copied to the CPU (torch.save of a slice writes the whole storage)
-        fields = {k: getattr(self, k) for k in self.FIELDS}
-        if len(self) < self.size:
-            fields = {k: v[: len(self)].to("cpu", copy=True) for k, v in fields.items()}
-        return {"pos": self.pos, "full": self.full, "added": self.added, **fields}
+        # the filled rows, without a copy on the CPU: torch.save writes a tensor's whole storage, and a numpy view's
+        # storage is just its rows (a slice would write the empty rows too; a copy doubled the memory while saving)
+        rows = {k: torch.from_numpy(getattr(self, k)[: len(self)].cpu().numpy()) for k in self.FIELDS}
+        return {"pos": self.pos, "full": self.full, "added": self.added, **rows}
 
     def load_state_dict(self, state):
         self.pos, self.full, self.added = state["pos"], state["full"], state["added"]

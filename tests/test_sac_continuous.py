@@ -129,6 +129,7 @@ def test_buffer_state_dict_round_trip(load_script):
         rb.add(rows, rows + 1, np.array([[0.1 * t], [-0.2]]), np.array([0.5, t]), np.array([0, t == 2]), np.zeros(2))
     state = rb.state_dict()
     assert state["obs"].untyped_storage().nbytes() == 6 * 2 * 4  # not the whole preallocated storage
+    assert all(state[k].data_ptr() == getattr(rb, k).data_ptr() for k in rb.FIELDS)  # and no copy on the CPU
     again = m.ReplayBuffer(10, 2, 1, torch.device("cpu"))
     again.load_state_dict(state)
     assert (again.pos, again.full, again.added, len(again)) == (rb.pos, rb.full, 6, 6)

@@ -251,6 +251,7 @@ def test_buffer_state_dict_round_trip(load_script):
         rb.add(rows, rows + 1, np.array([t, 2 - t]), np.array([0.5, t]), np.array([False, t == 2]))
     state = rb.state_dict()
     assert state["obs"].untyped_storage().nbytes() == 6 * 2 * 4  # not the whole preallocated storage
+    assert all(state[k].data_ptr() == getattr(rb, k).data_ptr() for k in rb.FIELDS)  # and no copy on the CPU
     again = sd.ReplayBuffer(10, gym.spaces.Box(-1, 1, (2,)), torch.device("cpu"))
     again.load_state_dict(state)
     assert (again.pos, again.full, len(again)) == (rb.pos, rb.full, 6)
